@@ -1,0 +1,1 @@
+"""Seeded generator of synthetic domestic abuse demo data (labelled synthetic everywhere)."""

@@ -1,0 +1,1 @@
+"""Spatial plumbing: CRS, point-in-polygon assignment, weights, map rendering."""

@@ -1,0 +1,1 @@
+"""Incident import: counts, anonymised records and police.uk files, with validation reports."""

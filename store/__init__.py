@@ -1,0 +1,1 @@
+"""Embedded DuckDB store of datasets, import log and aggregated counts."""

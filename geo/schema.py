@@ -51,6 +51,11 @@ def data_dir() -> Path:
     return Path(os.environ.get("ATLAS_DATA_DIR", PROJECT_ROOT / "data"))
 
 
+def atlas_home() -> Path:
+    """Writable directory for the store and user boundary sets (env ATLAS_HOME overrides)."""
+    return Path(os.environ.get("ATLAS_HOME", PROJECT_ROOT / "data" / "store"))
+
+
 def shared_data_dir() -> Path | None:
     """../shared/data beside the checkout when present (env ATLAS_SHARED_DATA overrides)."""
     p = Path(os.environ.get("ATLAS_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))

@@ -1,1 +1,1 @@
-"""The `atlas` command line."""
+"""Application services over the core: the `atlas` command line, imports into the store, count queries."""

@@ -1,0 +1,180 @@
+"""`atlas`: import incidents, manage boundary sets and datasets, and write count tables."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from geo.schema import GRAINS, LEVELS, AtlasError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `atlas` command; returns the process exit code."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except AtlasError as exc:
+        print(f"atlas: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="atlas", description=__doc__)
+    sub = p.add_subparsers(title="commands", metavar="COMMAND")
+
+    imp = sub.add_parser("import", help="import a counts, records or police.uk file into a dataset")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--dataset", required=True)
+    imp.add_argument("--kind", choices=["counts", "records", "policeuk"], help="default: detect from the header")
+    imp.add_argument("--date-format", choices=["dd/mm/yyyy", "mm/dd/yyyy", "yyyy-mm-dd"])
+    imp.add_argument("--boundaries", default=None, help="boundary set name (default: the shipped set)")
+    imp.add_argument("--rejected-out", type=Path, help="where to write rejected rows (default: beside the store)")
+    imp.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    imp.set_defaults(run=_cmd_import)
+
+    ds = sub.add_parser("datasets", help="list stored datasets")
+    ds.add_argument("--json", action="store_true")
+    ds.set_defaults(run=_cmd_datasets)
+
+    rm = sub.add_parser("delete", help="delete a dataset (logged)")
+    rm.add_argument("--dataset", required=True)
+    rm.set_defaults(run=_cmd_delete)
+
+    bnd = sub.add_parser("boundaries", help="list or add boundary sets")
+    bsub = bnd.add_subparsers(title="boundaries commands", metavar="ACTION")
+    badd = bsub.add_parser("add", help="register a boundary file (GeoJSON, GeoPackage, zipped Shapefile, GeoParquet)")
+    badd.add_argument("file", type=Path)
+    badd.add_argument("--name", required=True)
+    badd.add_argument("--level", required=True, choices=["lsoa", "msoa", "ward", "locality"])
+    badd.add_argument("--layer")
+    badd.add_argument("--code-col")
+    badd.add_argument("--name-col")
+    badd.set_defaults(run=_cmd_boundaries_add)
+    blist = bsub.add_parser("list", help="list shipped and added boundary sets")
+    blist.set_defaults(run=_cmd_boundaries_list)
+
+    pop = sub.add_parser("population", help="add population for a boundary set")
+    psub = pop.add_subparsers(title="population commands", metavar="ACTION")
+    padd = psub.add_parser("add", help="add a population CSV (code + population columns)")
+    padd.add_argument("file", type=Path)
+    padd.add_argument("--boundaries", required=True)
+    padd.set_defaults(run=_cmd_population_add)
+
+    cnt = sub.add_parser("counts", help="write stored counts rolled up to a level and grain")
+    cnt.add_argument("--dataset", required=True)
+    cnt.add_argument("--level", choices=LEVELS, default="lsoa")
+    cnt.add_argument("--grain", choices=GRAINS, default="month")
+    cnt.add_argument("--category")
+    cnt.add_argument("--out", type=Path, help="CSV path (default: standard output)")
+    cnt.set_defaults(run=_cmd_counts)
+
+    demo = sub.add_parser("demo", help="(re)build the synthetic demo dataset in the store")
+    demo.set_defaults(run=_cmd_demo)
+    return p
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from atlas.importing import import_file
+    from store import Store
+
+    outcome = import_file(
+        Store(), args.file, args.dataset, kind=args.kind, date_format=args.date_format,
+        boundary_set=args.boundaries, rejected_out=args.rejected_out,
+    )
+    if args.json:
+        print(json.dumps(outcome.to_dict()))
+    else:
+        print(outcome.summary())
+    return 0 if outcome.rows_accepted > 0 or outcome.status == "already imported" else 1
+
+
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    from store import Store
+
+    table = Store().datasets()
+    if args.json:
+        print(table.to_json(orient="records", date_format="iso"))
+    elif table.empty:
+        print("no datasets stored")
+    else:
+        print(table.to_string(index=False))
+    return 0
+
+
+def _cmd_delete(args: argparse.Namespace) -> int:
+    from store import Store
+
+    Store().delete_dataset(args.dataset)
+    print(f"deleted dataset {args.dataset!r}")
+    return 0
+
+
+def _cmd_boundaries_add(args: argparse.Namespace) -> int:
+    from boundaries.registry import register_boundary_set
+
+    bset, report = register_boundary_set(
+        args.file, args.name, args.level, layer=args.layer, code_col=args.code_col, name_col=args.name_col
+    )
+    print(f"registered boundary set {bset.name!r} ({args.level}, {report.n_features} areas)")
+    for line in report.notes:
+        print(f"  note: {line}")
+    if report.repaired_codes:
+        print(f"  repaired invalid geometries: {', '.join(report.repaired_codes)}")
+    return 0
+
+
+def _cmd_boundaries_list(args: argparse.Namespace) -> int:
+    from boundaries.registry import list_boundary_sets
+
+    rows = [
+        {"name": b.name, "levels": ",".join(b.levels), "vintage": b.vintage, "shipped": b.shipped, "source": b.source}
+        for b in list_boundary_sets()
+    ]
+    print(pd.DataFrame(rows).to_string(index=False))
+    return 0
+
+
+def _cmd_population_add(args: argparse.Namespace) -> int:
+    from boundaries.population import add_population
+
+    n = add_population(args.file, args.boundaries)
+    print(f"population added for {n} areas of boundary set {args.boundaries!r}")
+    return 0
+
+
+def _cmd_counts(args: argparse.Namespace) -> int:
+    from atlas.queries import counts_table
+    from store import Store
+
+    table = counts_table(Store(), args.dataset, level=args.level, grain=args.grain, category=args.category)
+    _write_csv(table, args.out)
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from demo.dataset import ensure_demo_dataset
+    from store import Store
+
+    print(f"demo dataset ready: {ensure_demo_dataset(Store())!r}")
+    return 0
+
+
+def _write_csv(table: pd.DataFrame, out: Path | None) -> None:
+    if out is None:
+        table.to_csv(sys.stdout, index=False)
+    else:
+        table.to_csv(out, index=False)
+        print(f"wrote {len(table)} rows to {out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,160 @@
+"""Read boundary files (GeoJSON, GeoPackage, zipped Shapefile, GeoParquet) and cache shipped/stored layers."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path, PurePosixPath
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+from pyogrio.errors import DataSourceError
+
+from boundaries.validate import BoundaryReport, clean_areas, list_items
+from geo.schema import WGS84, BoundaryError
+
+_Reader = Callable[[Path, str | None], tuple[gpd.GeoDataFrame, str | None]]
+
+
+def _read_vector(source: str | Path, file: str, layer: str | None = None) -> gpd.GeoDataFrame:
+    """pyogrio read that turns driver failures into a BoundaryError naming the file."""
+    try:
+        return gpd.read_file(source, layer=layer, engine="pyogrio")
+    except (DataSourceError, OSError, ValueError) as exc:
+        raise BoundaryError(f"{file}: cannot be read as a boundary file ({exc})") from exc
+
+
+def _read_geojson(path: Path, layer: str | None) -> tuple[gpd.GeoDataFrame, str | None]:
+    """GeoJSON: WGS84 by RFC 7946 when the file names no CRS."""
+    gdf = _read_vector(path, path.name)
+    if gdf.crs is None:
+        gdf = gdf.set_crs(WGS84)
+    return gdf, None
+
+
+def _read_gpkg(path: Path, layer: str | None) -> tuple[gpd.GeoDataFrame, str | None]:
+    """GeoPackage: the named layer, or the only layer; several layers and none named is an error."""
+    try:
+        layers = pyogrio.list_layers(path)
+    except DataSourceError as exc:
+        raise BoundaryError(f"{path.name}: cannot be read as a GeoPackage ({exc})") from exc
+    described = ", ".join(f"{n} ({g or 'no geometry'})" for n, g in layers)
+    names = [str(n) for n, _ in layers]
+    if layer is None:
+        if len(names) != 1:
+            raise BoundaryError(f"{path.name}: holds {len(names)} layers, choose one with layer=: {described}")
+        layer = names[0]
+    elif layer not in names:
+        raise BoundaryError(f"{path.name}: no layer {layer!r}; layers: {described}")
+    return _read_vector(path, path.name, layer=layer), layer
+
+
+def _read_zip(path: Path, layer: str | None) -> tuple[gpd.GeoDataFrame, str | None]:
+    """Zipped Shapefile: one .shp (or the one named by layer) with its .shx, .dbf and .prj."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = [m for m in zf.namelist() if not m.endswith("/")]
+    except zipfile.BadZipFile as exc:
+        raise BoundaryError(f"{path.name}: is not a valid zip file") from exc
+    shps = [m for m in members if m.lower().endswith(".shp")]
+    if not shps:
+        raise BoundaryError(f"{path.name}: the zip holds no .shp file; it holds {list_items(members)}")
+    if layer is not None:
+        shps = [m for m in shps if PurePosixPath(m).stem == layer]
+        if not shps:
+            raise BoundaryError(f"{path.name}: no shapefile {layer!r}; it holds {list_items(members)}")
+    if len(shps) > 1:
+        stems = ", ".join(PurePosixPath(m).stem for m in shps)
+        raise BoundaryError(f"{path.name}: holds {len(shps)} shapefiles, choose one with layer=: {stems}")
+    shp = shps[0]
+    base = shp[:-4].lower()
+    have = {m.lower() for m in members}
+    missing = [ext for ext in (".shx", ".dbf") if base + ext not in have]
+    if missing:
+        raise BoundaryError(f"{path.name}: {shp} is incomplete, the zip lacks {', '.join(missing)}")
+    if base + ".prj" not in have:
+        raise BoundaryError(
+            f"{path.name}: {shp} has no .prj file, so its coordinate reference system (CRS) is missing. "
+            "Add the .prj that came with the shapefile to the zip."
+        )
+    return _read_vector(f"/vsizip/{path.resolve()}/{shp}", path.name), PurePosixPath(shp).stem
+
+
+def _read_shp(path: Path, layer: str | None) -> tuple[gpd.GeoDataFrame, str | None]:
+    """Plain Shapefile on disk (its sidecar files beside it)."""
+    return _read_vector(path, path.name), None
+
+
+def _read_parquet(path: Path, layer: str | None) -> tuple[gpd.GeoDataFrame, str | None]:
+    """GeoParquet (geo metadata required)."""
+    try:
+        return gpd.read_parquet(path), None
+    except (ValueError, OSError) as exc:
+        raise BoundaryError(f"{path.name}: cannot be read as GeoParquet ({exc})") from exc
+
+
+# Suffix -> reader (a registry dict rather than an if/elif chain).
+_READERS: dict[str, _Reader] = {
+    ".geojson": _read_geojson,
+    ".json": _read_geojson,
+    ".gpkg": _read_gpkg,
+    ".zip": _read_zip,
+    ".shp": _read_shp,
+    ".parquet": _read_parquet,
+    ".geoparquet": _read_parquet,
+}
+
+
+def read_boundary_file(
+    path: str | Path,
+    layer: str | None = None,
+    code_col: str | None = None,
+    name_col: str | None = None,
+    level: str | None = None,
+) -> tuple[gpd.GeoDataFrame, BoundaryReport]:
+    """Read and validate a user's boundary file into [code, name, lad_code, lad_name, geometry] in EPSG:27700."""
+    path = Path(path)
+    if not path.is_file():
+        raise BoundaryError(f"{path}: file not found")
+    reader = _READERS.get(path.suffix.lower())
+    if reader is None:
+        raise BoundaryError(
+            f"{path.name}: unsupported file type {path.suffix or '(none)'}; use GeoJSON (.geojson), "
+            "GeoPackage (.gpkg), a zipped Shapefile (.zip) or GeoParquet (.parquet)"
+        )
+    raw, used_layer = reader(path, layer)
+    return clean_areas(raw, path.name, code_col=code_col, name_col=name_col, level=level, layer=used_layer)
+
+
+def fingerprint(path: Path) -> tuple[str, int, int]:
+    """(path, mtime_ns, size): a cache key that changes when the file is replaced."""
+    st = os.stat(path)
+    return str(path.resolve()), st.st_mtime_ns, st.st_size
+
+
+@lru_cache(maxsize=32)
+def _cached_layer(key: tuple[str, int, int], layer: str | None) -> gpd.GeoDataFrame:
+    """Read one stored/shipped layer once per file version."""
+    path = Path(key[0])
+    if path.suffix == ".parquet":
+        return gpd.read_parquet(path)
+    return gpd.read_file(path, layer=layer, engine="pyogrio")
+
+
+def read_layer(path: Path, layer: str | None = None) -> gpd.GeoDataFrame:
+    """Cached read of a trusted (shipped or already validated) layer; returns a copy."""
+    return _cached_layer(fingerprint(path), layer).copy()
+
+
+@lru_cache(maxsize=32)
+def _cached_csv(key: tuple[str, int, int]) -> pd.DataFrame:
+    """Read one CSV once per file version, every column as text."""
+    return pd.read_csv(key[0], dtype=str, keep_default_na=False)
+
+
+def read_csv_text(path: Path) -> pd.DataFrame:
+    """Cached read of a CSV with every column as text (blank = ""); returns a copy."""
+    return _cached_csv(fingerprint(path)).copy()

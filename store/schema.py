@@ -1,0 +1,102 @@
+"""Store tables (DDL), the schema version and forward migrations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import duckdb
+
+from geo.schema import StoreError
+
+# Bump when the DDL changes and add a step to MIGRATIONS that brings version N-1 to N.
+SCHEMA_VERSION = 1
+
+# Column order of the counts table's key (one stored row per key per dataset).
+COUNT_KEY: tuple[str, ...] = ("area_code", "level", "period", "grain", "category")
+
+_DDL_V1 = """
+CREATE TABLE schema_version (
+    version     INTEGER NOT NULL,
+    applied_at  TIMESTAMP NOT NULL
+);
+CREATE TABLE datasets (
+    name          VARCHAR PRIMARY KEY,
+    boundary_set  VARCHAR NOT NULL,
+    synthetic     BOOLEAN NOT NULL DEFAULT FALSE,
+    description   VARCHAR NOT NULL DEFAULT '',
+    created_at    TIMESTAMP NOT NULL
+);
+CREATE SEQUENCE import_id_seq START 1;
+CREATE TABLE imports (
+    import_id      BIGINT PRIMARY KEY,
+    dataset        VARCHAR NOT NULL,
+    file_name      VARCHAR,
+    sha256         VARCHAR NOT NULL,
+    kind           VARCHAR,
+    imported_at    TIMESTAMP NOT NULL,
+    rows_read      BIGINT,
+    rows_accepted  BIGINT,
+    rows_rejected  BIGINT,
+    rows_added     BIGINT NOT NULL,
+    duplicate_keys BIGINT NOT NULL,
+    status         VARCHAR NOT NULL,
+    report_json    VARCHAR,
+    UNIQUE (dataset, sha256)
+);
+CREATE TABLE counts (
+    dataset       VARCHAR NOT NULL,
+    area_code     VARCHAR NOT NULL,
+    level         VARCHAR NOT NULL,
+    period        VARCHAR NOT NULL,
+    grain         VARCHAR NOT NULL,
+    category      VARCHAR NOT NULL,
+    count         BIGINT NOT NULL CHECK (count >= 0),
+    repeat_count  BIGINT CHECK (repeat_count >= 0),
+    import_id     BIGINT NOT NULL,
+    PRIMARY KEY (dataset, area_code, level, period, grain, category)
+);
+CREATE TABLE events (
+    time     TIMESTAMP NOT NULL,
+    action   VARCHAR NOT NULL,
+    dataset  VARCHAR,
+    detail   VARCHAR NOT NULL DEFAULT ''
+);
+"""
+
+# version reached -> step applied to a connection at version - 1 (inside the write transaction).
+MIGRATIONS: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {}
+
+
+def create_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every table of the current schema in an empty database."""
+    con.execute(_DDL_V1)
+    con.execute("INSERT INTO schema_version VALUES (?, now()::TIMESTAMP)", [1])
+    migrate(con, 1)
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    """Schema version recorded in the store (0 when it has no version table)."""
+    has = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+    ).fetchone()[0]
+    if not has:
+        return 0
+    return int(con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0])
+
+
+def check_version(version: int, path: str) -> None:
+    """Refuse a store written by a newer release (its tables may mean something else)."""
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: store schema version {version} is newer than this release supports "
+            f"({SCHEMA_VERSION}); upgrade Hotspot Atlas"
+        )
+    if version == 0:
+        raise StoreError(f"{path}: not a Hotspot Atlas store (no schema_version table)")
+
+
+def migrate(con: duckdb.DuckDBPyConnection, current: int) -> None:
+    """Apply MIGRATIONS from `current` up to SCHEMA_VERSION, recording each step."""
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        MIGRATIONS[version](con)
+        con.execute("INSERT INTO schema_version VALUES (?, now()::TIMESTAMP)", [version])

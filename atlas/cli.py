@@ -58,6 +58,8 @@ def _build_parser() -> argparse.ArgumentParser:
     badd.add_argument("--layer")
     badd.add_argument("--code-col")
     badd.add_argument("--name-col")
+    badd.add_argument("--vintage", default="", help="e.g. 'LSOA 2011'")
+    badd.add_argument("--replace", action="store_true", help="replace a set already added under this name")
     badd.set_defaults(run=_cmd_boundaries_add)
     blist = bsub.add_parser("list", help="list shipped and added boundary sets")
     blist.set_defaults(run=_cmd_boundaries_list)
@@ -122,7 +124,8 @@ def _cmd_boundaries_add(args: argparse.Namespace) -> int:
     from boundaries.registry import register_boundary_set
 
     bset, report = register_boundary_set(
-        args.file, args.name, args.level, layer=args.layer, code_col=args.code_col, name_col=args.name_col
+        args.file, args.name, args.level, layer=args.layer, code_col=args.code_col, name_col=args.name_col,
+        vintage=args.vintage, replace=args.replace,
     )
     print(f"registered boundary set {bset.name!r} ({args.level}, {report.n_features} areas)")
     for line in report.notes:
@@ -146,8 +149,8 @@ def _cmd_boundaries_list(args: argparse.Namespace) -> int:
 def _cmd_population_add(args: argparse.Namespace) -> int:
     from boundaries.population import add_population
 
-    n = add_population(args.file, args.boundaries)
-    print(f"population added for {n} areas of boundary set {args.boundaries!r}")
+    table = add_population(args.file, args.boundaries)
+    print(f"population added for {len(table)} areas of boundary set {args.boundaries!r}")
     return 0
 
 

@@ -185,7 +185,8 @@ def _check_crs(gdf: gpd.GeoDataFrame, file: str, report: BoundaryReport) -> gpd.
         gdf = gdf.to_crs(BNG)
     minx, miny, maxx, maxy = gdf.total_bounds
     gx0, gy0, gx1, gy1 = _GB_BOUNDS
-    if not (np.isfinite([minx, miny, maxx, maxy]).all() and gx0 <= minx and gy0 <= miny and maxx <= gx1 and maxy <= gy1):
+    inside = gx0 <= minx and gy0 <= miny and maxx <= gx1 and maxy <= gy1
+    if not (np.isfinite([minx, miny, maxx, maxy]).all() and inside):
         raise BoundaryError(
             f"{file}: after reading it as {crs.to_string()} the areas fall outside Great Britain "
             f"(British National Grid bounds {minx:.0f}, {miny:.0f}, {maxx:.0f}, {maxy:.0f}); check the file's CRS."
@@ -282,12 +283,13 @@ def clean_areas(
     # Repair after reprojection so validity holds in the coordinates we store.
     geometry = _repair(gdf.geometry, codes, file, report)
 
+    absent = pd.Series(pd.NA, index=raw.index, dtype="str")
     out = gpd.GeoDataFrame(
         {
             CODE: codes,
             NAME: names,
-            LAD_CODE: normalise_codes(raw[cols.lad_code]) if cols.lad_code else pd.Series(pd.NA, index=raw.index, dtype="str"),
-            LAD_NAME: raw[cols.lad_name].astype("str") if cols.lad_name else pd.Series(pd.NA, index=raw.index, dtype="str"),
+            LAD_CODE: normalise_codes(raw[cols.lad_code]) if cols.lad_code else absent,
+            LAD_NAME: raw[cols.lad_name].astype("str") if cols.lad_name else absent,
         },
         geometry=geometry.rename("geometry"),
         crs=BNG,

@@ -81,10 +81,12 @@ def _fsync_dir(path: Path) -> None:
 def rewrite(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """Yield a connection to a private copy inside BEGIN; on success swap it in, else discard.
 
-    The caller must hold ``writer_lock(path)``. When ``path`` does not exist yet an empty
+    The caller must hold ``writer_lock(path)``; copies left by a killed writer are removed first.
+    When ``path`` does not exist yet an empty
     database is created. The copy is created by ``mkstemp`` (mode 0o600), so the store keeps
     owner-only permissions after the rename.
     """
+    remove_stale_copies(path)
     fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=_TMP_SUFFIX, dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)

@@ -78,10 +78,10 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int:
     """Schema version recorded in the store (0 when it has no version table)."""
     has = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if not has:
         return 0
-    return int(con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0])
+    return int(con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()[0][0])
 
 
 def check_version(version: int, path: str) -> None:

@@ -35,7 +35,7 @@ _KEY = [AREA_CODE, LEVEL, PERIOD, GRAIN, CATEGORY]
 assert tuple(_KEY) == COUNT_KEY  # the SQL key and the DataFrame key must not drift apart
 
 NAME_MAX = 64
-_NAME_RE = re.compile(r"[A-Za-z0-9 _.\-]+")
+_NAME_RE = re.compile(r"[A-Za-z0-9 _.\-()&,:']+")
 
 # Report fields never written to the store: rejected rows carry the original (free-text) columns.
 _REPORT_FIELDS_NOT_STORED = ("rejected",)
@@ -77,6 +77,10 @@ class ImportOutcome:
     duplicate_keys: pd.DataFrame = field(repr=False)
 
 
+# NB: DuckDB 2 keeps a result open after fetchone() and refuses further work on the connection
+# until it is drained, so single values are read with fetchall().
+
+
 def _now() -> datetime:
     # Timestamps are stored as naive UTC.
     return datetime.now(timezone.utc).replace(tzinfo=None)
@@ -89,7 +93,7 @@ def default_store_path() -> Path:
 
 
 def validate_dataset_name(name: object) -> str:
-    """Return the stripped name, or raise StoreError: letters, digits, space, - _ . ; <= 64 chars."""
+    """Return the stripped name, or raise StoreError: letters, digits, space and - _ . ( ) & , : ' ; <= 64 chars."""
     if not isinstance(name, str):
         raise StoreError(f"dataset name must be text, got {type(name).__name__}")
     clean = name.strip()
@@ -101,7 +105,7 @@ def validate_dataset_name(name: object) -> str:
         bad = sorted({c for c in clean if not _NAME_RE.fullmatch(c)})
         raise StoreError(
             f"dataset name {clean!r} contains {''.join(bad)!r}; "
-            "use letters, digits, spaces, '-', '_' or '.' only"
+            "use letters, digits, spaces and - _ . ( ) & , : ' only"
         )
     return clean
 
@@ -174,20 +178,22 @@ class Store:
         return f"Store({str(self.path)!r})"
 
     # ------------------------------------------------------------------ plumbing
-    def _ensure_schema(self) -> None:
-        if self.path.exists():
+    def _stored_version(self) -> int:
+        try:
             with cow.read_connection(self.path) as con:
                 version = schema_version(con)
-            check_version(version, str(self.path))
-            if version == SCHEMA_VERSION:
-                return
+        except duckdb.Error as exc:
+            raise StoreError(f"{self.path}: cannot be opened as a DuckDB store ({exc})") from exc
+        check_version(version, str(self.path))
+        return version
+
+    def _ensure_schema(self) -> None:
+        if self.path.exists() and self._stored_version() == SCHEMA_VERSION:
+            return
         with cow.writer_lock(self.path):
-            cow.remove_stale_copies(self.path)
             # Re-check under the lock: another process may have created or migrated it.
             if self.path.exists():
-                with cow.read_connection(self.path) as con:
-                    version = schema_version(con)
-                check_version(version, str(self.path))
+                version = self._stored_version()
                 if version == SCHEMA_VERSION:
                     return
                 with cow.rewrite(self.path) as con:
@@ -202,7 +208,8 @@ class Store:
 
     def _read_one(self, sql: str, params: list[Any] | None = None) -> tuple[Any, ...] | None:
         with cow.read_connection(self.path) as con:
-            return con.execute(sql, params or []).fetchone()
+            rows = con.execute(sql, params or []).fetchall()
+            return rows[0] if rows else None
 
     @staticmethod
     def _log(con: duckdb.DuckDBPyConnection, action: str, dataset: str | None, detail: str) -> None:
@@ -210,7 +217,7 @@ class Store:
 
     @staticmethod
     def _require_dataset(con: duckdb.DuckDBPyConnection, name: str) -> None:
-        if con.execute("SELECT 1 FROM datasets WHERE name = ?", [name]).fetchone() is None:
+        if not con.execute("SELECT 1 FROM datasets WHERE name = ?", [name]).fetchall():
             raise StoreError(f"no dataset named {name!r}")
 
     # ------------------------------------------------------------------ datasets
@@ -278,10 +285,10 @@ class Store:
                 self._require_dataset(con, name)
                 n_rows, total = con.execute(
                     "SELECT count(*), coalesce(sum(count), 0) FROM counts WHERE dataset = ?", [name]
-                ).fetchone()
+                ).fetchall()[0]
                 n_imports = con.execute(
                     "SELECT count(*) FROM imports WHERE dataset = ?", [name]
-                ).fetchone()[0]
+                ).fetchall()[0][0]
                 con.execute("DELETE FROM counts WHERE dataset = ?", [name])
                 con.execute("DELETE FROM imports WHERE dataset = ?", [name])
                 con.execute("DELETE FROM datasets WHERE name = ?", [name])
@@ -300,15 +307,17 @@ class Store:
         with cow.writer_lock(self.path):
             # Writers are serialised, so these checks on the live file stay true for this commit;
             # doing them before copying avoids rewriting the file for a repeated upload.
-            if self._read_one("SELECT 1 FROM datasets WHERE name = ?", [dataset]) is None:
-                raise StoreError(f"no dataset named {dataset!r}")
-            seen = self._read_one(
-                "SELECT import_id FROM imports WHERE dataset = ? AND sha256 = ?", [dataset, sha]
+            exists, seen = self._read_one(
+                "SELECT (SELECT count(*) FROM datasets WHERE name = ?),"
+                " (SELECT max(import_id) FROM imports WHERE dataset = ? AND sha256 = ?)",
+                [dataset, dataset, sha],
             )
+            if not exists:
+                raise StoreError(f"no dataset named {dataset!r}")
             if seen is not None:
-                return ImportOutcome("already imported", int(seen[0]), 0, incoming.iloc[0:0])
+                return ImportOutcome("already imported", int(seen), 0, incoming.iloc[0:0])
             with cow.rewrite(self.path) as con:
-                import_id = int(con.execute("SELECT nextval('import_id_seq')").fetchone()[0])
+                import_id = int(con.execute("SELECT nextval('import_id_seq')").fetchall()[0][0])
                 con.register("incoming_df", incoming)
                 con.execute("CREATE TEMP TABLE incoming AS SELECT * FROM incoming_df")
                 con.unregister("incoming_df")
@@ -336,14 +345,14 @@ class Store:
     @staticmethod
     def _insert_counts(con: duckdb.DuckDBPyConnection, dataset: str, import_id: int) -> int:
         keys = ", ".join(COUNT_KEY)
-        before = con.execute("SELECT count(*) FROM counts").fetchone()[0]
+        before = con.execute("SELECT count(*) FROM counts").fetchall()[0][0]
         con.execute(
             f"""INSERT INTO counts
                 SELECT ?, {keys}, count, repeat_count, ? FROM incoming i
                 ANTI JOIN (SELECT {keys} FROM counts WHERE dataset = ?) c USING ({keys})""",
             [dataset, import_id, dataset],
         )
-        return int(con.execute("SELECT count(*) FROM counts").fetchone()[0] - before)
+        return int(con.execute("SELECT count(*) FROM counts").fetchall()[0][0] - before)
 
     @staticmethod
     def _insert_import(

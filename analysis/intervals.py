@@ -1,0 +1,109 @@
+"""Confidence intervals for Poisson counts, rates and proportions.
+
+Methods follow Public Health England / OHID, "Technical guide: confidence intervals" (2018):
+exact Poisson limits (Garwood 1936, via chi-square quantiles) for small counts and Byar's
+approximation (Breslow & Day 1987) for larger ones; Wilson (1927) score limits for proportions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from geo.schema import AtlasError
+
+# Confidence levels used across the app, keyed by the suffix of the output columns.
+CONFIDENCE_LEVELS: dict[str, float] = {"95": 0.95, "998": 0.998}
+# PHE's fingertips tools switch methods by count; below this many events the exact method is used.
+BYAR_MIN_COUNT = 10
+
+ArrayLike = np.ndarray | pd.Series | list[float] | float | int
+
+
+def z_value(confidence: float) -> float:
+    """Two-sided standard normal quantile for a confidence level (0.95 -> 1.959964)."""
+    _check_confidence(confidence)
+    return float(stats.norm.ppf(0.5 + confidence / 2))
+
+
+def exact_poisson_interval(count: ArrayLike, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Exact (Garwood 1936) limits for a Poisson count: chi2(a/2, 2O)/2 and chi2(1-a/2, 2O+2)/2."""
+    o = _counts(count)
+    alpha = 1 - _check_confidence(confidence)
+    with np.errstate(invalid="ignore"):
+        # chi2 with 0 degrees of freedom is undefined; the lower limit of a zero count is 0.
+        lower = np.where(o > 0, stats.chi2.ppf(alpha / 2, 2 * np.where(o > 0, o, 1)) / 2, 0.0)
+        upper = stats.chi2.ppf(1 - alpha / 2, 2 * (o + 1)) / 2
+    return _keep_nan(o, lower), _keep_nan(o, upper)
+
+
+def byar_interval(count: ArrayLike, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Byar's approximation: O(1-1/(9O)-z/(3sqrt O))^3, (O+1)(1-1/(9(O+1))+z/(3sqrt(O+1)))^3."""
+    o = _counts(count)
+    z = z_value(confidence)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lower = np.where(o > 0, o * (1 - 1 / (9 * o) - z / (3 * np.sqrt(o))) ** 3, 0.0)
+    o1 = o + 1
+    upper = o1 * (1 - 1 / (9 * o1) + z / (3 * np.sqrt(o1))) ** 3
+    return _keep_nan(o, lower), _keep_nan(o, upper)
+
+
+def poisson_interval(
+    count: ArrayLike, confidence: float = 0.95, byar_min_count: int = BYAR_MIN_COUNT
+) -> tuple[np.ndarray, np.ndarray]:
+    """Limits for a Poisson count: exact below ``byar_min_count`` events, Byar's from there (PHE guide)."""
+    o = _counts(count)
+    el, eu = exact_poisson_interval(o, confidence)
+    bl, bu = byar_interval(o, confidence)
+    use_exact = o < byar_min_count
+    return np.where(use_exact, el, bl), np.where(use_exact, eu, bu)
+
+
+def rate_interval(
+    count: ArrayLike, population: ArrayLike, confidence: float = 0.95, per: float = 1000.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Limits for a crude rate per ``per`` people: Poisson count limits divided by the population (PHE)."""
+    lower, upper = poisson_interval(count, confidence)
+    pop = np.asarray(population, dtype=float)
+    # A population of zero or less has no rate; NaN (never inf) is what callers test for.
+    pop = np.where(pop > 0, pop, np.nan)
+    return lower / pop * per, upper / pop * per
+
+
+def wilson_interval(
+    successes: ArrayLike, trials: ArrayLike, confidence: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson (1927) score interval for a proportion; NaN where there are no trials."""
+    x = np.asarray(successes, dtype=float)
+    n = np.asarray(trials, dtype=float)
+    z = z_value(confidence)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n_ok = np.where(n > 0, n, np.nan)
+        p = x / n_ok
+        denom = 1 + z**2 / n_ok
+        centre = (p + z**2 / (2 * n_ok)) / denom
+        half = z / denom * np.sqrt(p * (1 - p) / n_ok + z**2 / (4 * n_ok**2))
+    # Clip rounding noise so 0/n gives exactly 0 and n/n exactly 1.
+    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+
+
+def _counts(count: ArrayLike) -> np.ndarray:
+    """Counts as a float array (missing -> NaN), rejecting negative values."""
+    if isinstance(count, pd.Series):
+        o = pd.to_numeric(count, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    else:
+        o = np.asarray(count, dtype=float)
+    if np.any(o < 0):
+        raise AtlasError(f"counts must be >= 0; received {np.atleast_1d(o)[np.atleast_1d(o) < 0][:5].tolist()}")
+    return o
+
+
+def _keep_nan(o: np.ndarray, values: np.ndarray) -> np.ndarray:
+    return np.where(np.isnan(o), np.nan, values)
+
+
+def _check_confidence(confidence: float) -> float:
+    if not 0 < confidence < 1:
+        raise AtlasError(f"confidence must be between 0 and 1; received {confidence!r}")
+    return confidence

@@ -1,5 +1,5 @@
 """Embedded DuckDB store of datasets, import log and aggregated counts."""
 
-from store.store import ImportOutcome, Store, default_store_path, validate_dataset_name
+from store.store import ImportOutcome, NewDataset, Store, default_store_path, validate_dataset_name
 
-__all__ = ["ImportOutcome", "Store", "default_store_path", "validate_dataset_name"]
+__all__ = ["ImportOutcome", "NewDataset", "Store", "default_store_path", "validate_dataset_name"]

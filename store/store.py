@@ -62,6 +62,15 @@ class ImportResultLike(Protocol):
 
 
 @dataclass(frozen=True)
+class NewDataset:
+    """How to create a dataset that an import brings into being."""
+
+    boundary_set: str
+    synthetic: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class ImportOutcome:
     """Result of Store.commit_import.
 
@@ -231,15 +240,15 @@ class Store:
             if clash is not None:
                 raise StoreError(f"a dataset named {clash[0]!r} already exists")
             with cow.rewrite(self.path) as con:
-                con.execute(
-                    "INSERT INTO datasets VALUES (?, ?, ?, ?, ?)",
-                    [clean, str(boundary_set), bool(synthetic), str(description), _now()],
-                )
-                self._log(
-                    con, "dataset created", clean,
-                    f"boundary_set={boundary_set}; synthetic={bool(synthetic)}",
-                )
+                self._insert_dataset(con, clean, NewDataset(str(boundary_set), bool(synthetic), str(description)))
         return clean
+
+    def _insert_dataset(self, con: duckdb.DuckDBPyConnection, name: str, new: NewDataset) -> None:
+        con.execute(
+            "INSERT INTO datasets VALUES (?, ?, ?, ?, ?)",
+            [name, new.boundary_set, new.synthetic, new.description, _now()],
+        )
+        self._log(con, "dataset created", name, f"boundary_set={new.boundary_set}; synthetic={new.synthetic}")
 
     _DATASETS_SQL = """
         SELECT d.name, d.boundary_set, d.synthetic, d.description, d.created_at,
@@ -298,8 +307,14 @@ class Store:
                 )
 
     # ------------------------------------------------------------------ imports
-    def commit_import(self, dataset: str, result: ImportResultLike) -> ImportOutcome:
-        """Add an import's counts to a dataset, all or nothing; idempotent by file sha256."""
+    def commit_import(
+        self, dataset: str, result: ImportResultLike, *, create: NewDataset | None = None
+    ) -> ImportOutcome:
+        """Add an import's counts to a dataset, all or nothing; idempotent by file sha256.
+
+        With ``create``, a dataset that does not exist yet is created in the same transaction, so a
+        failed first import leaves no empty dataset behind.
+        """
         report = result.report
         file_name = str(getattr(report, "file_name", "import"))
         sha = str(report.sha256)
@@ -312,11 +327,19 @@ class Store:
                 " (SELECT max(import_id) FROM imports WHERE dataset = ? AND sha256 = ?)",
                 [dataset, dataset, sha],
             )
-            if not exists:
+            is_new = not exists
+            if is_new and create is None:
                 raise StoreError(f"no dataset named {dataset!r}")
+            if is_new:
+                dataset = validate_dataset_name(dataset)
+                clash = self._read_one("SELECT name FROM datasets WHERE lower(name) = lower(?)", [dataset])
+                if clash is not None:
+                    raise StoreError(f"a dataset named {clash[0]!r} already exists")
             if seen is not None:
                 return ImportOutcome("already imported", int(seen), 0, incoming.iloc[0:0])
             with cow.rewrite(self.path) as con:
+                if is_new:
+                    self._insert_dataset(con, dataset, create)
                 import_id = int(con.execute("SELECT nextval('import_id_seq')").fetchall()[0][0])
                 con.register("incoming_df", incoming)
                 con.execute("CREATE TEMP TABLE incoming AS SELECT * FROM incoming_df")

@@ -417,7 +417,7 @@ def test_real_ingest_report_is_accepted(st: Store) -> None:
 
 
 def test_package_exports() -> None:
-    assert set(store_pkg.__all__) == {"ImportOutcome", "Store", "default_store_path", "validate_dataset_name"}
+    assert set(store_pkg.__all__) == {"ImportOutcome", "NewDataset", "Store", "default_store_path", "validate_dataset_name"}
 
 
 def test_threads_reading_while_another_thread_writes(st: Store) -> None:
@@ -438,3 +438,22 @@ def test_threads_reading_while_another_thread_writes(st: Store) -> None:
         t.join(30)
     assert errors == []
     assert len(st.datasets()) == 5
+
+
+def test_first_import_creates_its_dataset_in_the_same_transaction(monkeypatch: pytest.MonkeyPatch) -> None:
+    from store import NewDataset
+
+    s = Store()
+    counts = make_counts(AREAS, MONTHS)
+    with pytest.raises(StoreError, match="no dataset"):
+        s.commit_import("new one", make_result(counts))
+    # A failure inside the commit leaves neither dataset nor counts behind.
+    monkeypatch.setattr(Store, "_insert_counts", staticmethod(lambda *a: (_ for _ in ()).throw(RuntimeError("boom"))))
+    with pytest.raises(RuntimeError):
+        s.commit_import("new one", make_result(counts), create=NewDataset("ons2011-ne-medway", description="d"))
+    assert s.datasets().empty
+    monkeypatch.undo()
+    out = s.commit_import("new one", make_result(counts), create=NewDataset("ons2011-ne-medway", synthetic=True))
+    assert out.status == "imported"
+    info = s.dataset("new one")
+    assert info["synthetic"] is True and info["total_count"] == counts["count"].sum()

@@ -102,13 +102,20 @@ def classify_quantiles(values: pd.Series, k: int = 5) -> tuple[pd.Series, list[f
 
 
 def _legend_labels(bins: Sequence[float], lowest: float, integer: bool) -> list[str]:
-    """'lo – hi' labels for classes with upper bounds `bins` (whole counts: lo is the bound + 1)."""
+    """'lo – hi' labels for classes (lo, hi] with upper bounds `bins`; whole counts get whole bounds.
+
+    For counts, class (67.2, 96] holds 68..96, so it is labelled "68 – 96".
+    """
+    if integer:
+        his = [float(np.floor(b)) for b in bins]
+        los = [float(np.ceil(lowest)), *[h + 1 for h in his[:-1]]]
+    else:
+        his, los = list(bins), [lowest, *bins[:-1]]
 
     def fmt(v: float) -> str:
-        return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.1f}"
+        return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.2f}"
 
-    lows = [lowest, *[b + 1 if integer else b for b in bins[:-1]]]
-    return [fmt(hi) if lo >= hi else f"{fmt(lo)} – {fmt(hi)}" for lo, hi in zip(lows, bins)]
+    return [fmt(hi) if lo >= hi else f"{fmt(lo)} – {fmt(hi)}" for lo, hi in zip(los, his)]
 
 
 def simplify_for_display(areas: gpd.GeoDataFrame, tolerance_m: float = DISPLAY_TOLERANCE_M) -> gpd.GeoDataFrame:
@@ -203,15 +210,15 @@ def build_choropleth(
             props[c] = col.astype("int64") if np.all(np.mod(col.to_numpy(dtype=float), 1) == 0) else col.round(2)
         else:
             props[c] = col.astype(object).where(col.notna(), "no data")
-    geojson = props.__geo_interface__
-    for feat, code in zip(geojson["features"], display[CODE]):
-        feat["id"] = code  # lets folium's style mapper group features by id, not by index
+    # Feature id = area code (folium's style mapper groups ids by style); no bboxes: payload.
+    geojson = props.set_axis(display[CODE].to_numpy()).to_geo_dict(show_bbox=False)
 
     minx, miny, maxx, maxy = display.total_bounds
     n = len(display)
     m = offline_map(
         location=[(miny + maxy) / 2, (minx + maxx) / 2],
         zoom_start=10,
+        zoom_snap=0.25,  # fit the area snugly: there are no tiles to keep at whole zoom levels
         prefer_canvas=bool(n > CANVAS_THRESHOLD) if prefer_canvas is None else prefer_canvas,
         attribution=attribution,
     )

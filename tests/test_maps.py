@@ -1,0 +1,200 @@
+"""Choropleth builder: offline assets only, payload size, classes, tooltips, topology."""
+
+from __future__ import annotations
+
+import re
+
+import folium
+import folium.plugins
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from geo import offline_assets
+from geo.maps import (
+    CANVAS_THRESHOLD,
+    NO_DATA_COLOUR,
+    PALETTES,
+    build_choropleth,
+    classify_quantiles,
+    simplify_for_display,
+    to_display_wgs84,
+)
+from geo.schema import AREA_CODE, BNG, CODE, COUNT, NAME, AtlasError, BoundaryError, data_dir
+
+GPKG = data_dir() / "boundaries" / "north_east_and_medway.gpkg"
+DURHAM = "E06000047"
+DARLINGTON = "E06000005"
+
+
+@pytest.fixture(scope="module")
+def lsoa() -> gpd.GeoDataFrame:
+    return gpd.read_file(GPKG, layer="lsoa")
+
+
+@pytest.fixture(scope="module")
+def wards() -> gpd.GeoDataFrame:
+    return gpd.read_file(GPKG, layer="wards")
+
+
+def _counts(areas: gpd.GeoDataFrame, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({AREA_CODE: areas[CODE].to_numpy(), COUNT: rng.poisson(6, len(areas))})
+
+
+def _geojson_features(m: folium.Map) -> list[dict]:
+    (layer,) = [c for c in m._children.values() if isinstance(c, folium.GeoJson)]
+    return layer.data["features"]
+
+
+def test_rendered_map_has_no_internet_url(lsoa):
+    """No http(s) URL anywhere in the page (no tiles, CDN links, attribution or xmlns URLs)."""
+    darl = lsoa[lsoa["lad_code"] == DARLINGTON]
+    m = build_choropleth(darl, _counts(darl), COUNT, attribution="Contains OS data © Crown copyright")
+    html = m.get_root().render()
+    assert re.search(r"https?://", html) is None
+    assert re.search(r"//[a-z0-9.-]+\.[a-z]{2,}/", html, re.IGNORECASE) is None  # protocol-relative
+    # What the browser fetches: exactly the vendored Leaflet, same origin, and the files exist.
+    assert offline_assets.asset_urls(html) == ["/app/static/leaflet/leaflet.js", "/app/static/leaflet/leaflet.css"]
+    assert offline_assets.missing_static_files() == []
+    assert "jquery" not in html.lower() and "bootstrap" not in html.lower() and "d3" not in offline_assets.asset_urls(html)
+    # Default icon path set explicitly (Leaflet guesses a wrong relative path inside st_folium).
+    assert 'L.Icon.Default.imagePath = "/app/static/leaflet/images/"' in html
+    assert "Contains OS data" in html
+
+
+def test_folium_class_defaults_are_left_alone(lsoa):
+    """The override is per map: folium's own class lists (other users in the process) keep their CDN URLs."""
+    darl = lsoa[lsoa["lad_code"] == DARLINGTON]
+    before = list(folium.Map.default_js)
+    build_choropleth(darl, _counts(darl), COUNT)
+    assert folium.Map.default_js == before
+    assert offline_assets.external_assets(folium.Map(tiles=None))  # a plain map is not offline
+
+
+def test_plugin_with_cdn_assets_is_refused():
+    m = offline_assets.offline_map()
+    assert offline_assets.external_assets(m) == []
+    folium.plugins.Fullscreen().add_to(m)
+    with pytest.raises(ValueError, match="not vendored"):
+        offline_assets.assert_offline(m)
+    with pytest.raises(ValueError, match="tiles=None"):
+        offline_assets.offline_map(tiles="OpenStreetMap")
+
+
+def test_county_durham_lsoa_payload_is_small(lsoa):
+    durham = lsoa[lsoa["lad_code"] == DURHAM]
+    assert len(durham) == 324
+    html = build_choropleth(durham, _counts(durham), COUNT).get_root().render()
+    size_mb = len(html.encode("utf-8")) / 1e6
+    assert 0.1 < size_mb <= 0.6, size_mb
+
+
+def test_colours_follow_counts_and_missing_areas_are_grey(lsoa):
+    darl = lsoa[lsoa["lad_code"] == DARLINGTON].reset_index(drop=True)
+    values = pd.DataFrame({AREA_CODE: darl[CODE], COUNT: np.arange(len(darl))}).iloc[1:]  # first area missing
+    m = build_choropleth(darl, values, COUNT, k=5, palette="YlOrRd")
+    props = {f["id"]: f["properties"] for f in _geojson_features(m)}
+    assert len(props) == len(darl)
+    ramp = PALETTES["YlOrRd"][5]
+    assert props[darl[CODE].iloc[-1]]["_fill"] == ramp[-1]  # largest count: darkest class
+    assert props[darl[CODE].iloc[1]]["_fill"] == ramp[0]  # smallest count: lightest class
+    assert props[darl[CODE].iloc[0]]["_fill"] == NO_DATA_COLOUR
+    assert props[darl[CODE].iloc[0]][COUNT] == "no data"
+    assert props[darl[CODE].iloc[5]][COUNT] == 5  # counts stay whole numbers in tooltips
+    fills = [props[c]["_fill"] for c in darl[CODE].iloc[1:]]
+    assert sorted(set(fills), key=ramp.index) == list(ramp)  # quantiles use every class
+    # Monotone: a larger count never gets a lighter class.
+    ranks = [ramp.index(f) for f in fills]
+    assert ranks == sorted(ranks)
+
+
+def test_tooltip_shows_name_code_and_count(lsoa):
+    darl = lsoa[lsoa["lad_code"] == DARLINGTON]
+    m = build_choropleth(darl, _counts(darl), COUNT, aliases=["Area", "Code", "Incidents"])
+    (layer,) = [c for c in m._children.values() if isinstance(c, folium.GeoJson)]
+    (tooltip,) = [c for c in layer._children.values() if isinstance(c, folium.GeoJsonTooltip)]
+    assert tooltip.fields == [NAME, CODE, COUNT]
+    assert tooltip.aliases == ["Area", "Code", "Incidents"]
+    first = _geojson_features(m)[0]["properties"]
+    assert set(first) == {NAME, CODE, COUNT, "_fill"}  # nothing else (lad columns) is sent
+
+
+def test_legend_is_plain_html_without_d3(lsoa):
+    darl = lsoa[lsoa["lad_code"] == DARLINGTON]
+    values = pd.DataFrame({AREA_CODE: darl[CODE], COUNT: np.arange(len(darl))})
+    m = build_choropleth(darl, values, COUNT, k=4, legend_title="Incidents 2019/20")
+    (legend,) = [c for c in m._children.values() if type(c).__name__ == "Legend"]
+    assert legend.colours == list(PALETTES["YlOrRd"][4])
+    # 65 areas with counts 0..64 in 4 quantile classes: upper bounds 16, 32, 48, 64.
+    assert legend.labels == ["0 – 16", "17 – 32", "33 – 48", "49 – 64"]
+    assert "Incidents 2019/20" in legend.html
+    assert not any(isinstance(c, folium.branca.colormap.ColorMap) for c in m._children.values())
+
+
+def test_legend_labels_for_counts_are_whole_and_do_not_overlap():
+    from geo.maps import _legend_labels
+
+    # Quantile bounds of counts are often fractional; class (67.2, 96] holds the counts 68..96.
+    assert _legend_labels([67.2, 96, 127.6, 165, 369], 18, integer=True) == [
+        "18 – 67", "68 – 96", "97 – 127", "128 – 165", "166 – 369"]
+    assert _legend_labels([0, 1, 3], 0, integer=True) == ["0", "1", "2 – 3"]
+    assert _legend_labels([1.5, 2.25], 0.1, integer=False) == ["0.10 – 1.50", "1.50 – 2.25"]
+
+
+def test_ties_reduce_classes_without_warning():
+    values = pd.Series([0, 0, 0, 0, 0, 0, 1, 1, 3, np.nan])
+    classes, bins = classify_quantiles(values, k=5)  # warnings are errors in this suite
+    assert classes.iloc[-1] == -1
+    assert classes.iloc[0] == 0 and classes.iloc[8] == len(bins) - 1
+    assert bins[-1] == 3 and len(bins) <= 3
+    allna, nobins = classify_quantiles(pd.Series([np.nan, np.nan]), k=5)
+    assert nobins == [] and (allna == -1).all()
+
+
+def test_simplification_keeps_wards_a_coverage(wards):
+    simplified = simplify_for_display(wards, 25.0)
+    before, after = wards.geometry.to_numpy(), simplified.geometry.to_numpy()
+    assert bool(shapely.coverage_is_valid(before))
+    assert bool(shapely.coverage_is_valid(after))  # no gaps or overlaps introduced
+    assert shapely.get_num_coordinates(after).sum() < shapely.get_num_coordinates(before).sum()
+    np.testing.assert_allclose(shapely.area(after).sum(), shapely.area(before).sum(), rtol=0.005)
+    assert simplified.crs.equals(BNG) and (simplified[CODE].to_numpy() == wards[CODE].to_numpy()).all()
+
+
+def test_lsoa_set_simplified_per_local_authority(lsoa):
+    """LSOAs are one coverage per LAD only: each LAD stays a coverage after simplification."""
+    simplified = simplify_for_display(lsoa, 25.0)
+    for _, part in simplified.groupby("lad_code"):
+        assert bool(shapely.coverage_is_valid(part.geometry.to_numpy()))
+    assert shapely.is_valid(simplified.geometry.to_numpy()).all()
+
+
+def test_display_coordinates_are_wgs84_rounded(lsoa):
+    out = to_display_wgs84(lsoa.iloc[:20])
+    coords = shapely.get_coordinates(out.geometry.to_numpy())
+    assert out.crs.to_epsg() == 4326
+    assert ((coords[:, 0] > -3) & (coords[:, 0] < 1) & (coords[:, 1] > 51) & (coords[:, 1] < 55.5)).all()
+    np.testing.assert_array_equal(coords, np.round(coords, 5))
+
+
+def test_canvas_only_for_large_layers(lsoa):
+    darl = lsoa[lsoa["lad_code"] == DARLINGTON]
+    assert build_choropleth(darl, _counts(darl), COUNT).options.get("prefer_canvas") in (None, False)
+    canvas = build_choropleth(darl, _counts(darl), COUNT, prefer_canvas=True)
+    assert canvas.options["prefer_canvas"] is True
+    assert '"preferCanvas": true' in canvas.get_root().render()
+    assert CANVAS_THRESHOLD > len(lsoa)  # the shipped LSOAs stay SVG (clickable, testable paths)
+
+
+def test_bad_inputs_raise_clear_errors(lsoa):
+    darl = lsoa[lsoa["lad_code"] == DARLINGTON]
+    dup = pd.concat([_counts(darl).iloc[:2], _counts(darl).iloc[:1]])
+    with pytest.raises(AtlasError, match="more than one row for area"):
+        build_choropleth(darl, dup, COUNT)
+    with pytest.raises(AtlasError, match="lacks the column 'rate'"):
+        build_choropleth(darl, _counts(darl), "rate")
+    with pytest.raises(BoundaryError, match="no CRS"):
+        build_choropleth(darl.set_crs(None, allow_override=True), _counts(darl), COUNT)

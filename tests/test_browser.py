@@ -49,8 +49,14 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 
 @pytest.fixture
 def server(atlas_home: Path):
     """`streamlit run app.py` on a free port with this test's store; yields its base URL."""
+    # CI sets ATLAS_REQUIRE_BROWSER so a missing browser fails there instead of skipping.
+    required = bool(os.environ.get("ATLAS_REQUIRE_BROWSER"))
     if not CHROMIUM.exists():
+        if required:
+            pytest.fail("/usr/bin/chromium is not installed but ATLAS_REQUIRE_BROWSER is set")
         pytest.skip("/usr/bin/chromium is not installed")
+    if required:
+        import playwright.sync_api  # noqa: F401  (fail, do not skip, in CI)
     pytest.importorskip("playwright.sync_api")
     port = _free_port()
     env = {**os.environ, "ATLAS_HOME": str(atlas_home), "ATLAS_STORE": str(atlas_home / "atlas.duckdb")}

@@ -81,6 +81,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="(re)build the synthetic demo dataset in the store")
     demo.set_defaults(run=_cmd_demo)
+
+    from atlas.cli_analysis import add_analysis_commands
+
+    add_analysis_commands(sub)
     return p
 
 

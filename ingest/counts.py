@@ -12,7 +12,7 @@ from geo.schema import ALL_CATEGORIES, AREA_CODE, CATEGORY, COUNT, GRAIN, LEVEL,
 from ingest.areas import codes_by_level
 from ingest.fields import is_blank, normalise_codes, parse_counts, parse_periods_column
 from ingest.reader import RawTable
-from ingest.rejections import REASONS, RowReasons
+from ingest.rejections import REASONS, RowReasons, reject_stored_keys
 from ingest.report import COUNTS_COLUMNS
 
 __all__ = ["COUNTS_ROLES", "import_counts"]
@@ -26,8 +26,12 @@ def import_counts(
     boundary_set: str | BoundarySet,
     date_format: str | None,
     today: dt.date | None,
+    stored_keys: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, RowReasons, list[str]]:
-    """Validate every row; accepted rows become the tidy counts (one row per key, nothing summed)."""
+    """Validate every row; accepted rows become the tidy counts (one row per key, nothing summed).
+
+    ``stored_keys``: keys already in the target dataset; rows repeating one are rejected.
+    """
     f = raw.frame
     n = len(f)
     rr = RowReasons(n)
@@ -77,6 +81,11 @@ def import_counts(
     dup_ok = np.zeros(n, dtype=bool)
     dup_ok[ok] = key[ok].duplicated(keep="first").to_numpy(dtype=bool)
     rr.reject(dup_ok, REASONS["duplicate"])
+    reject_stored_keys(
+        rr,
+        pd.DataFrame({AREA_CODE: codes, LEVEL: level, PERIOD: period, GRAIN: grain, CATEGORY: category}),
+        stored_keys,
+    )
 
     ok = rr.ok
     out = pd.DataFrame(

@@ -69,13 +69,16 @@ def read_incident_file(
     *,
     sheet: str | None = None,
     today: dt.date | None = None,
+    stored_keys: pd.DataFrame | None = None,
 ) -> ImportResult:
     """Read, validate and aggregate one incident file (CSV, CSV.GZ or XLSX) against a boundary set.
 
     Returns ImportResult(counts, report) with rows_read == rows_accepted + rows_rejected and the sum
     of accepted counts (records: accepted rows) equal to the sum of output counts. Raises InputError
     when the file cannot be read at all (empty, no data rows, no recognisable columns...).
-    ``sheet`` picks an XLSX sheet (default the first); ``today`` fixes the "future date" cut-off.
+    ``sheet`` picks an XLSX sheet (default the first); ``today`` fixes the "future date" cut-off;
+    ``stored_keys`` (area_code, level, period, grain, category) are keys already in the target
+    dataset: rows that would add to one are rejected as "duplicate key (already in dataset)".
     """
     if kind is not None and kind not in KINDS:
         raise InputError(source_name or Path(path).name, f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
@@ -88,7 +91,7 @@ def read_incident_file(
         kind = detect_kind(columns, raw.file_name)
     roles = _roles_for(kind, columns, raw.file_name)
     importer: _Importer = import_counts if kind == "counts" else import_records
-    counts, rr, notes = importer(raw, roles, bs, date_format, today)
+    counts, rr, notes = importer(raw, roles, bs, date_format, today, stored_keys)
     if kind == "policeuk":
         notes.append("police.uk file: rows placed by Longitude/Latitude; its 'LSOA code' column was not used")
 

@@ -22,7 +22,7 @@ from geo.schema import (
 from ingest.areas import finest_areas
 from ingest.fields import is_blank, parse_flags, parse_numbers, parse_periods_column
 from ingest.reader import RawTable
-from ingest.rejections import REASONS, RowReasons
+from ingest.rejections import REASONS, RowReasons, reject_stored_keys
 from ingest.report import COUNTS_COLUMNS
 
 __all__ = ["RECORDS_ROLES", "import_records", "policeuk_roles"]
@@ -53,8 +53,13 @@ def import_records(
     boundary_set: str | BoundarySet,
     date_format: str | None,
     today: dt.date | None,
+    stored_keys: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, RowReasons, list[str]]:
-    """Validate, locate and aggregate records to area x month x category (count, repeat_count)."""
+    """Validate, locate and aggregate records to area x month x category (count, repeat_count).
+
+    ``stored_keys``: keys already in the target dataset; records falling in one are rejected, so
+    overlapping files never double a month.
+    """
     f = raw.frame
     n = len(f)
     rr = RowReasons(n)
@@ -114,7 +119,12 @@ def import_records(
         dup[ok] = ids[ok].duplicated(keep="first").to_numpy(dtype=bool)
         rr.reject(dup, REASONS["duplicate"])
 
-    out = _aggregate(rr.ok, area_pos, areas[CODE].astype(str).to_numpy(), period, category, repeat, level)
+    area_codes = areas[CODE].astype(str).to_numpy()
+    if stored_keys is not None:
+        row_code = np.where(area_pos >= 0, area_codes[np.maximum(area_pos, 0)], None)
+        keys = pd.DataFrame({AREA_CODE: row_code, LEVEL: level, PERIOD: period, GRAIN: "month", CATEGORY: category})
+        reject_stored_keys(rr, keys, stored_keys)
+    out = _aggregate(rr.ok, area_pos, area_codes, period, category, repeat, level)
     notes.append(f"records assigned to {level} areas by location and aggregated by {level} x month x category")
     return out, rr, notes
 

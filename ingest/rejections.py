@@ -7,7 +7,7 @@ import pandas as pd
 
 from ingest.report import REASON, ROW_NUMBER
 
-__all__ = ["RowReasons", "REASONS"]
+__all__ = ["RowReasons", "REASONS", "reject_stored_keys"]
 
 # Stable reason keys (the report's reasons dict and the rejected file use exactly these strings).
 REASONS: dict[str, str] = {
@@ -26,6 +26,7 @@ REASONS: dict[str, str] = {
     "bad_repeat_count": "invalid repeat count",
     "repeat_exceeds": "repeat count exceeds count",
     "duplicate": "duplicate key",
+    "already_stored": "duplicate key (already in dataset)",
     "bad_flag": "invalid repeat flag",
     "missing_coords": "missing coordinates",
     "bad_coords": "unparseable coordinates",
@@ -79,3 +80,18 @@ class RowReasons:
             {ROW_NUMBER: np.asarray(row_number)[bad].astype("int64"), REASON: pd.Series(self.reason[bad], dtype="str")}
         )
         return pd.concat([head, orig.astype("str")], axis=1)
+
+
+def reject_stored_keys(rr: RowReasons, keys: pd.DataFrame, stored: pd.DataFrame | None) -> None:
+    """Reject rows whose count key is already stored in the dataset (so a re-import never doubles).
+
+    ``keys`` has one row per input row and the columns of ``stored`` (area_code, level, period,
+    grain, category); rows already rejected are left alone.
+    """
+    if stored is None or stored.empty or not rr.ok.any():
+        return
+    cols = list(stored.columns)
+    probe = keys[cols].astype("str").reset_index(drop=True)
+    marker = stored[cols].astype("str").drop_duplicates().assign(_stored=True)
+    hit = probe.merge(marker, on=cols, how="left")["_stored"].fillna(False).to_numpy(dtype=bool)
+    rr.reject(hit, REASONS["already_stored"])

@@ -1,0 +1,580 @@
+"""Analysis services shared by the command line and the app: one call from a stored dataset to a tidy table.
+
+Every service loads the dataset's counts, rolls them up to ``level`` x ``grain`` (``analysis.rollup``),
+keeps the areas of the level inside ``area_filter`` (a local authority code; None = every area of
+the boundary set), completes the grid with explicit zeros over those areas and over every period
+from the first to the last period of the data at that grain, joins population, and runs one
+analysis. Problems the user can fix (unknown period, grain, level, category) raise ``AtlasError``;
+things worth knowing (rows left out by the roll-up, periods only partly covered, no population) are
+listed in ``table.attrs["notes"]``. Column meanings: docs/output-columns.md.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.change import period_change, seed_table
+from analysis.emerging import emerging_hotspots
+from analysis.hotspots import HotspotParams, local_hotspots
+from analysis.periods import first_month_index, months_in, period_range, period_sort_key, same_period_last_year
+from analysis.priority import (
+    COUNT_LAST_YEAR,
+    EHSA_CATEGORY,
+    HOT_RECENT,
+    IMD_SCORE,
+    N_RECENT,
+    PriorityWeights,
+    compare_priority,
+    priority_scores,
+)
+from analysis.rates import (
+    COMPARED,
+    INCIDENT_SHARE,
+    RATE_NOTE,
+    add_rates,
+    compare_to_reference,
+    denominator_column,
+    overall_rate,
+    rate_column,
+)
+from analysis.rollup import complete_grid, count_matrix, roll_up
+from boundaries.hierarchy import localities_path, parent_map
+from boundaries.load import load_areas
+from boundaries.population import imd_table, population_table
+from boundaries.registry import BoundarySet, get_boundary_set, missing_level_message
+from geo.schema import (
+    ALL_CATEGORIES,
+    AREA_CODE,
+    AREA_NAME,
+    CATEGORY,
+    CODE,
+    COUNT,
+    GRAIN,
+    GRAINS,
+    LAD_CODE,
+    LAD_NAME,
+    LEVEL,
+    LEVELS,
+    NAME,
+    PERIOD,
+    POPULATION,
+    RATE_PER_1000,
+    REPEAT_COUNT,
+    AtlasError,
+)
+from geo.weights import METHODS, SpatialWeights, WeightsReport, build_weights
+
+STATISTICS: tuple[str, ...] = ("gi_star", "local_moran", "local_moran_rate")
+NO_POPULATION_NOTE = "no population for this boundary set"
+WHOLE_AREA_RATE = "whole_area_rate"
+RATE_RATIO = "rate_ratio"
+COMPARED_TO_WHOLE_AREA = "compared_to_whole_area"
+DENOMINATOR = "denominator"
+# EHSA's Mann-Kendall trend says little on fewer periods; priority leaves the category out below this.
+MIN_EHSA_PERIODS = 4
+
+
+@dataclass(frozen=True, eq=False)
+class AnalysisFrame:
+    """A dataset prepared for analysis: complete counts grid, areas, periods, population."""
+
+    dataset: str
+    boundary_set: str
+    level: str
+    grain: str
+    category: str
+    area_filter: str | None
+    lad_codes: tuple[str, ...] | None  # local authorities analysed; None = every area of the level
+    denominator: str
+    areas: pd.DataFrame  # area_code, area_name, lad_code, lad_name; code order
+    periods: tuple[str, ...]  # every period first..last, chronological
+    counts: pd.DataFrame  # complete grid: one row per area x period (counts contract columns)
+    population: pd.Series | None  # denominator by area code; None when the set has no population
+    notes: tuple[str, ...]
+
+    @property
+    def codes(self) -> list[str]:
+        """Area codes in code order (the order of weights and matrices)."""
+        return self.areas[AREA_CODE].tolist()
+
+    def check_period(self, period: str) -> int:
+        """Position of ``period`` in ``periods``; AtlasError naming the range when it is not there."""
+        first_month_index([period], self.grain)  # malformed label -> clear error naming the grain
+        if period not in self.periods:
+            raise AtlasError(
+                f"period {period!r} is not in dataset {self.dataset!r} at grain {self.grain}; "
+                f"the data runs {self.periods[0]} .. {self.periods[-1]}"
+            )
+        return self.periods.index(period)
+
+
+def load_frame(
+    store: Any,
+    dataset: str,
+    level: str,
+    grain: str,
+    area_filter: str | None = None,
+    denominator: str = "total",
+    category: str | None = None,
+) -> AnalysisFrame:
+    """Load, roll up and complete a dataset's counts for ``level`` x ``grain`` (one category, or all summed)."""
+    info = store.dataset(dataset)
+    bs_name = str(info["boundary_set"])
+    if grain not in GRAINS:
+        raise AtlasError(f"unknown period grain {grain!r}; choose one of {', '.join(GRAINS)}")
+    if level not in LEVELS:
+        raise AtlasError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
+    bs = get_boundary_set(bs_name)
+    if level not in bs.levels:
+        raise AtlasError(missing_level_message(bs, level))
+    pop_col = denominator_column(denominator)
+    area_filter = area_filter.strip().upper() if area_filter else None
+
+    counts = store.counts(dataset)
+    if counts.empty:
+        raise AtlasError(f"dataset {dataset!r} holds no counts yet: import a file first")
+    if category is not None:
+        known = sorted(counts[CATEGORY].astype(str).unique().tolist())
+        if category not in known:
+            raise AtlasError(f"dataset {dataset!r} has no category {category!r}; it has: {', '.join(known)}")
+        counts = counts[counts[CATEGORY] == category]
+    notes: list[str] = []
+    rolled = roll_up(counts, level, grain, boundary_set=bs_name)
+    for _, row in rolled.excluded_summary().iterrows():
+        notes.append(f"{row['rows']} stored rows ({row[COUNT]} incidents) left out: {row['reason']}")
+    summed = _sum_categories(rolled.counts, category or ALL_CATEGORIES)
+    if summed.empty:
+        raise AtlasError(f"dataset {dataset!r} has no counts that can be shown at {level} level by {grain}")
+
+    all_areas = load_areas(level, bs_name)
+    if area_filter is None:
+        unknown = ~summed[AREA_CODE].isin(all_areas[CODE])
+        if unknown.any():
+            notes.append(
+                f"{int(unknown.sum())} rows ({int(summed.loc[unknown, COUNT].sum())} incidents) left out: "
+                f"area codes not in {level} of boundary set {bs_name!r}"
+            )
+    lad_codes = _lad_scope(all_areas, summed, area_filter, notes)
+    areas = load_areas(level, bs_name, lad_codes=list(lad_codes)) if lad_codes is not None else all_areas
+    area_table = pd.DataFrame({
+        AREA_CODE: areas[CODE].astype(str), AREA_NAME: areas[NAME].astype(str),
+        LAD_CODE: areas[LAD_CODE], LAD_NAME: areas[LAD_NAME],
+    }).reset_index(drop=True)
+    periods = _period_span(summed[PERIOD], grain)
+    notes.extend(_partial_period_notes(counts, periods, grain))
+    inside = summed[summed[AREA_CODE].isin(area_table[AREA_CODE])]
+    label = category or ALL_CATEGORIES
+    grid = complete_grid(inside, area_table[AREA_CODE].tolist(), periods, categories=[label], level=level, grain=grain)
+    grid = grid[grid[AREA_CODE].isin(area_table[AREA_CODE]) & grid[PERIOD].isin(periods)]
+    order = pd.Index(periods).get_indexer(grid[PERIOD])
+    grid = grid.assign(_o=order).sort_values([AREA_CODE, "_o"], kind="stable").drop(columns="_o")
+
+    pop_table = population_table(level, bs_name)
+    population = None
+    if pop_table.empty:
+        notes.append(f"{NO_POPULATION_NOTE} ({bs_name!r}): rates are blank; add one with `atlas population add`")
+    else:
+        population = pd.Series(pop_table[pop_col].to_numpy(dtype=float), index=pop_table[CODE].astype(str))
+        population = population.reindex(area_table[AREA_CODE])
+    return AnalysisFrame(
+        dataset=dataset, boundary_set=bs_name, level=level, grain=grain, category=label, area_filter=area_filter,
+        lad_codes=lad_codes, denominator=denominator, areas=area_table, periods=tuple(periods), counts=grid.reset_index(drop=True),
+        population=population, notes=tuple(notes),
+    )
+
+
+# ---------------------------------------------------------------------------- services
+
+
+def rates_table(
+    store: Any,
+    dataset: str,
+    level: str,
+    grain: str,
+    period: str | None = None,
+    area_filter: str | None = None,
+    denominator: str = "total",
+    category: str | None = None,
+) -> pd.DataFrame:
+    """Count, rate per 1,000 with 95%/99.8% intervals, and comparison with the whole area; per area x period."""
+    f = load_frame(store, dataset, level, grain, area_filter, denominator, category)
+    table = _rates(f)
+    if period is not None:
+        f.check_period(period)
+        table = table[table[PERIOD] == period]
+    cols = [AREA_CODE, AREA_NAME, LAD_CODE, PERIOD, CATEGORY, COUNT, REPEAT_COUNT, POPULATION, DENOMINATOR,
+            RATE_PER_1000, rate_column("lower", "95"), rate_column("upper", "95"), rate_column("lower", "998"),
+            rate_column("upper", "998"), WHOLE_AREA_RATE, RATE_RATIO, COMPARED_TO_WHOLE_AREA, INCIDENT_SHARE,
+            RATE_NOTE]
+    return _finish(table[cols], f)
+
+
+def hotspots_table(
+    store: Any,
+    dataset: str,
+    level: str,
+    grain: str,
+    period: str | None = None,
+    area_filter: str | None = None,
+    denominator: str = "total",
+    category: str | None = None,
+    statistic: str = "gi_star",
+    params: HotspotParams = HotspotParams(),
+    weights_method: str = "queen",
+) -> pd.DataFrame:
+    """Local hot spot statistics per area x period: Gi* on counts, local Moran on counts or EB rates.
+
+    ``statistic``: gi_star (Getis-Ord Gi*), local_moran (Anselin's LISA on counts) or local_moran_rate
+    (LISA on Assuncao-Reis empirical Bayes standardised rates, as esda ``Moran_Local_Rate``).
+    """
+    if statistic not in STATISTICS:
+        raise AtlasError(f"unknown statistic {statistic!r}; choose one of {', '.join(STATISTICS)}")
+    f = load_frame(store, dataset, level, grain, area_filter, denominator, category)
+    weights, report = area_weights(f.boundary_set, level, f.lad_codes, weights_method)
+    counts = f.counts
+    if period is not None:
+        f.check_period(period)
+        counts = counts[counts[PERIOD] == period]
+    if statistic == "local_moran_rate":
+        if f.population is None:
+            raise AtlasError(f"local_moran_rate needs population: {NO_POPULATION_NOTE} {f.boundary_set!r}")
+        params = replace(params, lisa_on="eb_rate")
+    stats = local_hotspots(counts, weights, params, population=f.population,
+                           statistics=("gi_star",) if statistic == "gi_star" else ("lisa",))
+    base = _rates(f)[[AREA_CODE, AREA_NAME, PERIOD, COUNT, POPULATION, RATE_PER_1000]]
+    table = base.merge(stats.drop(columns=[COUNT]), on=[AREA_CODE, PERIOD], how="inner")
+    table.insert(3, "statistic", statistic)
+    table = _sort_by_period(table, f)
+    return _finish(table, f, extra_notes=[report.summary()])
+
+
+def emerging_table(
+    store: Any,
+    dataset: str,
+    level: str,
+    grain: str,
+    period: str | None = None,
+    area_filter: str | None = None,
+    denominator: str = "total",
+    category: str | None = None,
+    time_lag: int = 1,
+    alpha: float = 0.10,
+    fdr: bool = False,
+    weights_method: str = "queen",
+) -> pd.DataFrame:
+    """Emerging Hot Spot Analysis (space-time Gi* + Mann-Kendall, ArcGIS categories) up to ``period``; one row per area."""
+    f = load_frame(store, dataset, level, grain, area_filter, denominator, category)
+    weights, report = area_weights(f.boundary_set, level, f.lad_codes, weights_method)
+    last = f.check_period(period) if period is not None else len(f.periods) - 1
+    periods = list(f.periods[: last + 1])
+    if len(periods) < 2:
+        raise AtlasError(f"emerging hot spot analysis needs at least 2 periods; the data up to {periods[-1]} has 1")
+    cube = count_matrix(f.counts, f.codes, periods).astype(float)
+    ehsa = emerging_hotspots(cube, f.codes, periods, weights, time_lag=time_lag, alpha=alpha, fdr=fdr)
+    meta = f.areas[[AREA_CODE, AREA_NAME]].assign(
+        first_period=periods[0], last_period=periods[-1], n_periods=len(periods),
+        count=cube[:, -1].astype(np.int64), total_count=cube.sum(axis=1).astype(np.int64),
+    )
+    table = meta.merge(ehsa, on=AREA_CODE, how="inner")
+    notes = [report.summary()]
+    if len(periods) < 10:
+        notes.append(f"only {len(periods)} periods: ArcGIS recommends at least 10 for the Mann-Kendall trend")
+    return _finish(table, f, extra_notes=notes)
+
+
+def compare_table(
+    store: Any,
+    dataset: str,
+    level: str,
+    grain: str,
+    period: str,
+    against: str,
+    area_filter: str | None = None,
+    denominator: str = "total",
+    category: str | None = None,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Change per area from ``against`` to ``period``: counts, % change, rates and an exact Poisson test."""
+    f = load_frame(store, dataset, level, grain, area_filter, denominator, category)
+    f.check_period(period)
+    f.check_period(against)
+    if period == against:
+        raise AtlasError(f"--period and --against are both {period!r}: choose two different periods")
+    rates = _rates(f)[[AREA_CODE, PERIOD, GRAIN, COUNT, POPULATION, RATE_PER_1000]]
+    change = period_change(rates, against, period, alpha=alpha)
+    table = f.areas[[AREA_CODE, AREA_NAME]].merge(change, on=AREA_CODE, how="inner")
+    return _finish(table, f)
+
+
+def priority_table(
+    store: Any,
+    dataset: str,
+    level: str,
+    grain: str,
+    period: str | None = None,
+    area_filter: str | None = None,
+    denominator: str = "total",
+    category: str | None = None,
+    weights: PriorityWeights = PriorityWeights(),
+    params: HotspotParams = HotspotParams(),
+    weights_method: str = "queen",
+    recent_periods: int = 4,
+    top_n: int = 10,
+) -> pd.DataFrame:
+    """Ranked priority table for ``period`` (default: the latest) with reasons and change since the period before."""
+    if recent_periods < 1:
+        raise AtlasError(f"recent periods must be at least 1; received {recent_periods}")
+    f = load_frame(store, dataset, level, grain, area_filter, denominator, category)
+    t = f.check_period(period) if period is not None else len(f.periods) - 1
+    sw, report = area_weights(f.boundary_set, level, f.lad_codes, weights_method)
+    gi = local_hotspots(f.counts, sw, params, statistics=("gi_star",))
+    hot = (_matrix(gi, "gi_bin", f) > 0)
+    cube = count_matrix(f.counts, f.codes, list(f.periods)).astype(float)
+    imd = _imd_by_area(f)
+    label = _reference_label(f)
+
+    def table_at(i: int) -> pd.DataFrame:
+        lo = max(0, i - recent_periods + 1)
+        inputs = f.areas[[AREA_CODE, AREA_NAME]].assign(**{
+            COUNT: cube[:, i].astype(np.int64),
+            POPULATION: f.population.to_numpy(dtype=float) if f.population is not None else np.nan,
+            HOT_RECENT: hot[:, lo: i + 1].sum(axis=1), N_RECENT: i + 1 - lo, IMD_SCORE: imd,
+        })
+        last_year = same_period_last_year(f.periods[i], f.grain)
+        if last_year in f.periods:
+            inputs[COUNT_LAST_YEAR] = cube[:, f.periods.index(last_year)]
+        if i + 1 >= MIN_EHSA_PERIODS:
+            ehsa = emerging_hotspots(cube[:, : i + 1], f.codes, list(f.periods[: i + 1]), sw)
+            inputs[EHSA_CATEGORY] = inputs[AREA_CODE].map(ehsa.set_index(AREA_CODE)[EHSA_CATEGORY])
+        return priority_scores(inputs, weights, reference_label=label)
+
+    current = table_at(t)
+    notes = list(current.attrs.get("notes", []))
+    if t + 1 < MIN_EHSA_PERIODS:
+        notes.append(f"emerging hot spot category left out: fewer than {MIN_EHSA_PERIODS} periods up to {f.periods[t]}")
+    previous = table_at(t - 1) if t >= 1 else None
+    table = compare_priority(current, previous, top_n=top_n)
+    table.insert(3, PERIOD, f.periods[t])
+    if previous is None:
+        notes.append("no earlier period: change_status is blank")
+    return _finish(table, f, extra_notes=[report.summary(), *notes])
+
+
+def seed_rates(
+    store: Any,
+    dataset: str,
+    level: str = "locality",
+    last_fy: str | None = None,
+    area_filter: str | None = None,
+    denominator: str = "total",
+    category: str | None = None,
+    n_years: int = 3,
+) -> pd.DataFrame:
+    """Incidents per 1,000 by area for the last ``n_years`` financial years side by side, ranked, with % change."""
+    f = load_frame(store, dataset, level, "fy", area_filter, denominator, category)
+    last = f.check_period(last_fy) if last_fy is not None else len(f.periods) - 1
+    years = list(f.periods[max(0, last - n_years + 1): last + 1])
+    if len(years) < 2:
+        raise AtlasError(f"the seed table needs at least two financial years; the data up to {years[-1]} has one")
+    rates = _rates(f)
+    table = seed_table(rates[rates[PERIOD].isin(years)], years)
+    pop = f.population.reindex(table[AREA_CODE]).to_numpy(dtype=float) if f.population is not None else np.nan
+    table.insert(2, POPULATION, pop)
+    table.insert(3, DENOMINATOR, f.denominator)
+    notes = [] if len(years) == n_years else [f"only {len(years)} financial years of data up to {years[-1]}"]
+    table.attrs["periods"] = years
+    return _finish(table, f, extra_notes=notes)
+
+
+def seed_count_columns(table: pd.DataFrame) -> dict[str, list[str]]:
+    """count_<fy> -> [rate_<fy>, pct_change_*] of a seed table (for disclosure control)."""
+    pct = [c for c in table.columns if c.startswith("pct_change_")]
+    return {c: [f"rate_{c[len('count_'):]}", *pct] for c in table.columns if c.startswith("count_")}
+
+
+# ---------------------------------------------------------------------------- weights
+
+
+def area_weights(
+    boundary_set: str, level: str, lad_codes: tuple[str, ...] | None = None, method: str = "queen"
+) -> tuple[SpatialWeights, WeightsReport]:
+    """Spatial weights over the level's areas in ``lad_codes`` (None = all), built once per file version."""
+    if method not in METHODS:
+        raise AtlasError(f"unknown weights method {method!r}; choose one of {', '.join(METHODS)}")
+    bs = get_boundary_set(boundary_set)
+    version: tuple = (_file_version(bs.path),)
+    if level == "locality" and bs.shipped:
+        version += (_file_version(localities_path(bs)),)
+    lads = tuple(sorted(lad_codes)) if lad_codes is not None else None
+    return _cached_weights(bs, level, lads, method, version)
+
+
+@lru_cache(maxsize=32)
+def _cached_weights(
+    bs: BoundarySet, level: str, lad_codes: tuple[str, ...] | None, method: str, version: tuple
+) -> tuple[SpatialWeights, WeightsReport]:
+    """Weights keyed by small hashables only (the set, level, authorities, method and file versions)."""
+    areas = load_areas(level, bs, lad_codes=list(lad_codes) if lad_codes is not None else None)
+    if len(areas) < 2:
+        raise AtlasError(f"hot spot statistics need at least 2 areas; {level} has {len(areas)} here")
+    return build_weights(areas, method=method)
+
+
+def _file_version(path: Any) -> tuple[str, int, int]:
+    """(path, mtime_ns, size), so a replaced boundary or localities file gets fresh weights."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (str(path), 0, 0)
+    return (str(path), st.st_mtime_ns, st.st_size)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _sum_categories(counts: pd.DataFrame, label: str) -> pd.DataFrame:
+    """One row per area x period: counts summed over categories (repeat_count <NA> when none known)."""
+    if counts.empty:
+        return counts
+    g = counts.assign(_known=counts[REPEAT_COUNT].notna()).groupby([AREA_CODE, LEVEL, PERIOD, GRAIN], sort=True)
+    out = g.agg(**{COUNT: (COUNT, "sum"), REPEAT_COUNT: (REPEAT_COUNT, "sum"), "_known": ("_known", "sum")})
+    out[REPEAT_COUNT] = out[REPEAT_COUNT].astype("Int64").mask(out["_known"] == 0)
+    out = out.drop(columns="_known").reset_index()
+    out[CATEGORY] = label
+    return out
+
+
+def _lad_scope(
+    all_areas: pd.DataFrame, counts: pd.DataFrame, area_filter: str | None, notes: list[str]
+) -> tuple[str, ...] | None:
+    """Local authorities to analyse: the filter, else those with any incident in the data.
+
+    Without a filter, authorities of the boundary set with no incident at all are taken to lie outside
+    the data's coverage (a County Durham extract says nothing about Medway): counting them as zeros
+    would dilute the whole-area rate and the hot spot statistics. None = every area (sets without
+    lad_code, or data covering every authority).
+    """
+    if area_filter is not None:
+        return (area_filter,)
+    lads = all_areas[LAD_CODE]
+    if lads.isna().all():
+        return None
+    with_data = counts.loc[counts[COUNT] > 0, AREA_CODE]
+    covered = sorted(set(lads[all_areas[CODE].isin(with_data)].dropna()))
+    if not covered or set(covered) == set(lads.dropna()):
+        return None
+    names = all_areas.loc[lads.isin(covered), LAD_NAME].dropna().unique().tolist()
+    notes.append(f"areas limited to the local authorities with incidents in the data: {', '.join(sorted(names))}")
+    return tuple(covered)
+
+
+def _period_span(labels: pd.Series, grain: str) -> list[str]:
+    """Every period from the first to the last label present."""
+    uniq = pd.unique(labels.astype(str))
+    keys = period_sort_key(list(uniq), grain)
+    return period_range(uniq[int(np.argmin(keys))], uniq[int(np.argmax(keys))], grain)
+
+
+def _partial_period_notes(counts: pd.DataFrame, periods: list[str], grain: str) -> list[str]:
+    """Say when the first or last period is only partly covered by the stored data (its rate is then low)."""
+    starts, ends = [], []
+    for g, rows in counts.groupby(GRAIN):
+        if str(g) not in GRAINS:
+            continue
+        first = first_month_index(rows[PERIOD].astype(str).unique().tolist(), str(g))
+        starts.append(first.min())
+        ends.append(first.max() + len(months_in(str(rows[PERIOD].iloc[0]), str(g))) - 1)
+    if not starts:
+        return []
+    data_first, data_last = min(starts), max(ends)
+    notes = []
+    for label in {periods[0], periods[-1]}:
+        months = first_month_index(months_in(label, grain), "month")
+        covered = ((months >= data_first) & (months <= data_last)).sum()
+        if covered < len(months):
+            notes.append(f"period {label} is only partly covered by the data ({covered} of {len(months)} months)")
+    return sorted(notes)
+
+
+def _rates(f: AnalysisFrame) -> pd.DataFrame:
+    """The complete grid with names, population, rates and whole-area comparison."""
+    t = f.counts.merge(f.areas, on=AREA_CODE, how="left")
+    t[POPULATION] = t[AREA_CODE].map(f.population).astype(float) if f.population is not None else np.nan
+    t[DENOMINATOR] = f.denominator
+    t = add_rates(t)
+    if f.population is None:
+        t[RATE_NOTE] = pd.Series(NO_POPULATION_NOTE, index=t.index, dtype="string")
+        t[WHOLE_AREA_RATE] = np.nan
+        t[COMPARED_TO_WHOLE_AREA] = pd.Series(pd.NA, index=t.index, dtype="string")
+    else:
+        whole = overall_rate(t[[PERIOD, COUNT, POPULATION]]).set_index(PERIOD)
+        t[WHOLE_AREA_RATE] = t[PERIOD].map(whole[RATE_PER_1000]).astype(float)
+        t = compare_to_reference(t, whole[RATE_PER_1000])
+        t = t.rename(columns={COMPARED: COMPARED_TO_WHOLE_AREA})
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t[RATE_RATIO] = t[RATE_PER_1000] / t[WHOLE_AREA_RATE].where(t[WHOLE_AREA_RATE] > 0)
+    totals = t.groupby(PERIOD)[COUNT].transform("sum").astype(float)
+    t[INCIDENT_SHARE] = t[COUNT] / totals.where(totals > 0)
+    return t
+
+
+def _sort_by_period(table: pd.DataFrame, f: AnalysisFrame) -> pd.DataFrame:
+    order = pd.Index(f.periods).get_indexer(table[PERIOD])
+    return table.assign(_o=order).sort_values([AREA_CODE, "_o"], kind="stable").drop(columns="_o")
+
+
+def _matrix(tidy: pd.DataFrame, column: str, f: AnalysisFrame) -> np.ndarray:
+    """areas x periods array of one column of a tidy (area_code, period) table, in frame order."""
+    wide = tidy.pivot(index=AREA_CODE, columns=PERIOD, values=column)
+    return wide.reindex(index=f.codes, columns=list(f.periods)).to_numpy(dtype=float, na_value=np.nan)
+
+
+def _imd_by_area(f: AnalysisFrame) -> np.ndarray:
+    """Population-weighted mean IMD 2019 score of each area's LSOAs (NaN where unknown)."""
+    nan = np.full(len(f.areas), np.nan)
+    try:
+        imd = imd_table(f.boundary_set)
+        if imd.empty:
+            return nan
+        lsoa = imd[[CODE, "imd_score"]].merge(population_table("lsoa", f.boundary_set), on=CODE, how="left")
+        if f.level != "lsoa":
+            lsoa[CODE] = lsoa[CODE].map(parent_map("lsoa", f.level, f.boundary_set))
+    except AtlasError:
+        return nan  # a set without LSOAs or without an LSOA -> level lookup has no IMD
+    w = lsoa["population_total"].astype(float).fillna(0.0)
+    lsoa = lsoa.assign(_w=w, _ws=w * lsoa["imd_score"].astype(float))
+    g = lsoa.groupby(CODE)[["_w", "_ws"]].sum()
+    score = (g["_ws"] / g["_w"].where(g["_w"] > 0)).reindex(f.codes)
+    return score.to_numpy(dtype=float)
+
+
+def _reference_label(f: AnalysisFrame) -> str:
+    """How reasons name the whole area: "the County Durham rate" or "the whole-area rate"."""
+    if f.lad_codes is not None:
+        names = f.areas[LAD_NAME].dropna().unique()
+        if len(names) == 1:
+            return f"the {names[0]} rate"
+    return "the whole-area rate"
+
+
+def _finish(table: pd.DataFrame, f: AnalysisFrame, extra_notes: list[str] | None = None) -> pd.DataFrame:
+    """Reset the index and attach notes and provenance to attrs."""
+    out = table.reset_index(drop=True)
+    out.attrs.update({
+        "notes": list(f.notes) + list(extra_notes or []), "dataset": f.dataset, "boundary_set": f.boundary_set,
+        "level": f.level, "grain": f.grain, "category": f.category, "area_filter": f.area_filter,
+        "denominator": f.denominator,
+    })
+    return out
+
+
+__all__ = [
+    "AnalysisFrame", "NO_POPULATION_NOTE", "STATISTICS", "area_weights", "compare_table", "emerging_table",
+    "hotspots_table", "load_frame", "priority_table", "rates_table", "seed_count_columns", "seed_rates",
+]

@@ -1,0 +1,139 @@
+"""The `atlas` command line end to end: import, datasets, counts, boundaries, population, delete."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+
+from atlas.cli import main
+from boundaries.load import load_areas
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def counts_csv(tmp_path: Path) -> Path:
+    p = tmp_path / "counts.csv"
+    p.write_text(
+        "area_code,period,category,count\n"
+        "E01020590,2024-04,Violence,3\n"
+        "E01020591,2024-04,Violence,4\n"
+        "E01020590,2024-05,Violence,5\n"
+        "E99999999,2024-05,Violence,1\n"  # unknown area
+        "E01020591,2024-05,Violence,-2\n",  # negative
+        encoding="utf-8",
+    )
+    return p
+
+
+def test_import_reports_json_and_writes_rejected_rows(capsys, counts_csv, tmp_path):
+    rejected = tmp_path / "rej.csv"
+    code, out, _ = run(capsys, "import", counts_csv, "--dataset", "DA", "--json", "--rejected-out", rejected)
+    assert code == 0
+    rep = json.loads(out)
+    assert (rep["rows_read"], rep["rows_accepted"], rep["rows_rejected"]) == (5, 3, 2)
+    assert rep["reasons"] == {"unknown area code": 1, "negative count": 1}
+    assert rep["rejected_file"] == str(rejected)
+    rej = pd.read_csv(rejected, dtype=str)
+    assert rej["row_number"].tolist() == ["4", "5"]
+    assert rej["reason"].tolist() == ["unknown area code", "negative count"]
+
+
+def test_reimport_is_idempotent_and_overlap_is_rejected(capsys, counts_csv, tmp_path):
+    assert run(capsys, "import", counts_csv, "--dataset", "DA")[0] == 0
+    code, out, _ = run(capsys, "import", counts_csv, "--dataset", "DA", "--json")
+    assert code == 0 and json.loads(out)["status"] == "already imported"
+    # A different file repeating a stored key: that row is rejected, the new one added.
+    other = tmp_path / "other.csv"
+    other.write_text("area_code,period,category,count\nE01020590,2024-04,Violence,9\nE01020590,2024-06,Violence,2\n")
+    code, out, _ = run(capsys, "import", other, "--dataset", "DA", "--json")
+    rep = json.loads(out)
+    assert rep["rows_accepted"] == 1 and rep["reasons"] == {"duplicate key (already in dataset)": 1}
+    code, out, _ = run(capsys, "counts", "--dataset", "DA", "--level", "lsoa", "--grain", "month")
+    table = pd.read_csv(pd.io.common.StringIO(out), dtype={"period": str})
+    assert table["count"].sum() == 3 + 4 + 5 + 2  # never 3 + 9
+    assert list(table.columns) == ["area_code", "area_name", "period", "category", "count"]
+
+
+def test_nothing_importable_exits_nonzero_and_creates_no_dataset(capsys, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("area_code,period,count\nE99999999,2024-04,3\n")
+    code, out, _ = run(capsys, "import", bad, "--dataset", "Empty", "--json")
+    assert code == 1 and json.loads(out)["rows_accepted"] == 0
+    code, out, _ = run(capsys, "datasets")
+    assert "no datasets stored" in out
+
+
+def test_unreadable_file_is_a_clear_error(capsys, tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    code, _, err = run(capsys, "import", empty, "--dataset", "X")
+    assert code == 1 and "empty.csv" in err
+
+
+def test_counts_roll_up_to_ward_and_financial_year(capsys, counts_csv, tmp_path):
+    run(capsys, "import", counts_csv, "--dataset", "DA")
+    out_csv = tmp_path / "wards.csv"
+    code, _, _ = run(capsys, "counts", "--dataset", "DA", "--level", "ward", "--grain", "fy", "--out", out_csv)
+    assert code == 0
+    t = pd.read_csv(out_csv)
+    # Both LSOAs lie in Lumley ward (E05009068) per the shipped lookup.
+    assert t.to_dict("records") == [
+        {"area_code": "E05009068", "area_name": "Lumley", "period": "2024/25", "category": "Violence", "count": 12}
+    ]
+
+
+def test_policeuk_file_imports_by_coordinates(capsys, shared_data, tmp_path):
+    src = shared_data / "incidents" / "policeuk_durham_2024-01_2024-04.csv.gz"
+    code, out, _ = run(capsys, "import", src, "--dataset", "Durham street crime", "--json")
+    rep = json.loads(out)
+    assert code == 0 and rep["kind"] == "policeuk"
+    assert rep["rows_read"] == 23658 == rep["rows_accepted"] + rep["rows_rejected"]
+    assert abs(rep["rows_accepted"] - 23483) <= 10  # SOURCES.md: rows inside the 7 study LADs
+    code, out, _ = run(capsys, "counts", "--dataset", "Durham street crime", "--level", "lad", "--grain", "month")
+    t = pd.read_csv(pd.io.common.StringIO(out))
+    assert t["count"].sum() == rep["rows_accepted"]
+    assert sorted(t["period"].unique()) == ["2024-01", "2024-02", "2024-03", "2024-04"]
+
+
+def test_user_boundary_set_end_to_end_without_population(capsys, tmp_path):
+    wards = load_areas("ward").query("lad_code == 'E06000005'")[["code", "name", "geometry"]]
+    path = tmp_path / "darlo.gpkg"
+    wards.rename(columns={"code": "WD13CD", "name": "WD13NM"}).to_file(path, layer="wards")
+    code, out, _ = run(capsys, "boundaries", "add", path, "--name", "darlo-wards", "--level", "ward")
+    assert code == 0 and "24 areas" in out
+    code, out, _ = run(capsys, "boundaries", "list")
+    assert "darlo-wards" in out and "ons2011-ne-medway" in out
+    rec = tmp_path / "rec.csv"
+    pts = wards.representative_point()
+    rows = [f"{p.x:.1f},{p.y:.1f},2024-05-0{i % 9 + 1}" for i, p in enumerate(pts)]
+    rec.write_text("easting,northing,date\n" + "\n".join(rows) + "\n")
+    code, out, _ = run(capsys, "import", rec, "--dataset", "Darlo", "--boundaries", "darlo-wards", "--json")
+    assert json.loads(out)["rows_accepted"] == 24
+    code, out, _ = run(capsys, "counts", "--dataset", "Darlo", "--level", "ward", "--grain", "month")
+    t = pd.read_csv(pd.io.common.StringIO(out))
+    assert len(t) == 24 and (t["count"] == 1).all()
+    pop = tmp_path / "pop.csv"
+    pd.DataFrame({"code": wards["code"], "population": 1000}).to_csv(pop, index=False)
+    code, out, _ = run(capsys, "population", "add", pop, "--boundaries", "darlo-wards")
+    assert code == 0 and "24 areas" in out
+
+
+def test_delete_dataset_is_logged(capsys, counts_csv):
+    from store import Store
+
+    run(capsys, "import", counts_csv, "--dataset", "DA")
+    code, out, _ = run(capsys, "delete", "--dataset", "DA")
+    assert code == 0
+    ev = Store().events()
+    assert "dataset deleted" in set(ev["action"])
+    assert Store().datasets().empty

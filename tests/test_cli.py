@@ -137,3 +137,46 @@ def test_delete_dataset_is_logged(capsys, counts_csv):
     ev = Store().events()
     assert "dataset deleted" in set(ev["action"])
     assert Store().datasets().empty
+
+
+def test_overlapping_records_files_never_double_a_month(capsys, tmp_path):
+    lsoas = load_areas("lsoa").query("lad_code == 'E06000005'").head(3)
+    pts = lsoas.representative_point()
+    first = tmp_path / "jan_feb.csv"
+    first.write_text("easting,northing,month\n" + "".join(f"{p.x},{p.y},{m}\n" for p in pts for m in ("2024-01", "2024-02")))
+    second = tmp_path / "feb_mar.csv"
+    second.write_text("easting,northing,month\n" + "".join(f"{p.x},{p.y},{m}\n" for p in pts for m in ("2024-02", "2024-03")))
+    assert run(capsys, "import", first, "--dataset", "R")[0] == 0
+    code, out, _ = run(capsys, "import", second, "--dataset", "R", "--json")
+    rep = json.loads(out)
+    assert rep["rows_accepted"] == 3 and rep["reasons"] == {"duplicate key (already in dataset)": 3}
+    code, out, _ = run(capsys, "counts", "--dataset", "R", "--level", "lsoa", "--grain", "month")
+    t = pd.read_csv(pd.io.common.StringIO(out))
+    assert t.groupby("period")["count"].sum().to_dict() == {"2024-01": 3, "2024-02": 3, "2024-03": 3}
+
+
+def test_national_lsoa_set_works_end_to_end(capsys, shared_data, tmp_path):
+    """All 32,844 English LSOAs registered as a user set; police.uk Kent imports against it."""
+    from atlas.queries import counts_table
+    from boundaries.population import population_table
+    from store import Store
+
+    code, out, _ = run(capsys, "boundaries", "add", shared_data / "boundaries" / "england_lsoa_2011.parquet",
+                       "--name", "england-lsoa", "--level", "lsoa")
+    assert code == 0 and "32844 areas" in out
+    assert population_table("lsoa", "england-lsoa").empty  # rates must say there is no population
+    src = shared_data / "incidents" / "policeuk_kent_2024-01_2024-04.csv.gz"
+    code, out, _ = run(capsys, "import", src, "--dataset", "Kent", "--boundaries", "england-lsoa", "--json")
+    rep = json.loads(out)
+    # Only rows with no location (601 per SOURCES.md) or outside England are rejected.
+    assert rep["reasons"].get("missing coordinates") == 601
+    assert rep["rows_accepted"] > 59000
+    table = counts_table(Store(), "Kent", level="lsoa", grain="month")
+    assert table["count"].sum() == rep["rows_accepted"]
+    assert table["area_code"].str.startswith("E01").all()
+    pop = tmp_path / "pop.csv"
+    src_pop = pd.read_csv(shared_data / "population" / "lsoa_population.csv", usecols=["lsoa_code", "population_total"])
+    src_pop.rename(columns={"lsoa_code": "code"}).to_csv(pop, index=False)
+    code, out, _ = run(capsys, "population", "add", pop, "--boundaries", "england-lsoa")
+    assert code == 0 and "32844 areas" in out
+    assert population_table("lsoa", "england-lsoa")["population_total"].sum() == 56286961

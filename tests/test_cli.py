@@ -180,3 +180,18 @@ def test_national_lsoa_set_works_end_to_end(capsys, shared_data, tmp_path):
     code, out, _ = run(capsys, "population", "add", pop, "--boundaries", "england-lsoa")
     assert code == 0 and "32844 areas" in out
     assert population_table("lsoa", "england-lsoa")["population_total"].sum() == 56286961
+
+
+def test_demo_counts_are_labelled_synthetic(capsys):
+    from demo.dataset import DEMO_DATASET
+
+    assert run(capsys, "demo")[0] == 0
+    code, out, _ = run(capsys, "datasets", "--json")
+    info = json.loads(out)[0]
+    assert info["name"] == DEMO_DATASET and info["synthetic"] is True
+    assert "synthetic demo data" in info["description"]
+    code, out, _ = run(capsys, "counts", "--dataset", DEMO_DATASET, "--level", "lad", "--grain", "fy")
+    t = pd.read_csv(pd.io.common.StringIO(out))
+    assert (t["data_note"] == "synthetic demo data").all()
+    durham = t[(t["area_code"] == "E06000047")].groupby("period")["count"].sum()
+    assert len(durham) == 6 and durham.between(7900, 8900).all()

@@ -1,8 +1,8 @@
 """Analysis services shared by the command line and the app: one call from a stored dataset to a tidy table.
 
 Every service loads the dataset's counts, rolls them up to ``level`` x ``grain`` (``analysis.rollup``),
-keeps the areas of the level inside ``area_filter`` (a local authority code; None = every area of
-the boundary set), completes the grid with explicit zeros over those areas and over every period
+keeps the areas of the level inside ``area_filter`` (a local authority code; None = the local
+authorities with any incident in the data, see ``_lad_scope``), completes the grid with explicit zeros over those areas and over every period
 from the first to the last period of the data at that grain, joins population, and runs one
 analysis. Problems the user can fix (unknown period, grain, level, category) raise ``AtlasError``;
 things worth knowing (rows left out by the roll-up, periods only partly covered, no population) are

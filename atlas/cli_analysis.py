@@ -1,9 +1,214 @@
-"""Analysis subcommands of `atlas` (rates, hotspots, emerging, compare, priority)."""
+"""Analysis subcommands of `atlas`: rates, hotspots, emerging, compare, priority, seed (CSV out).
+
+Each command calls one service of ``atlas.analyses`` and writes its table as CSV (standard output
+or --out). Notes about the data (rows left out, partial periods, weights used) go to standard error,
+never into the CSV. --publication applies ``analysis.disclosure.suppress_small_counts``.
+Columns: docs/output-columns.md.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.disclosure import suppress_small_counts
+from analysis.hotspots import CORRECTIONS, HotspotParams
+from analysis.priority import PriorityWeights
+from geo.schema import DENOMINATORS, GRAINS, LEVELS, AtlasError
+from geo.weights import METHODS
+
+PUBLICATION_THRESHOLD = 5
+_RATE_COLS = ["rate_per_1000", "rate_lower_95", "rate_upper_95", "rate_lower_998", "rate_upper_998", "rate_ratio"]
+
+# Per command: count column -> the columns derived from it, blanked when the count is suppressed.
+_DISCLOSURE: dict[str, Mapping[str, Sequence[str]]] = {
+    "rates": {"count": [*_RATE_COLS, "compared_to_whole_area", "incident_share"], "repeat_count": []},
+    "hotspots": {"count": _RATE_COLS},
+    "emerging": {"count": [], "total_count": []},
+    "compare": {
+        "count_from": ["rate_from", "count_change", "pct_change", "rate_change"],
+        "count_to": ["rate_to", "count_change", "pct_change", "rate_change"],
+    },
+    "priority": {
+        # reasons quote the rate ratio and share, from which a small count could be worked out
+        "count": [*_RATE_COLS, "incident_share", "pct_change_on_last_year", "reasons"],
+        "count_last_year": ["pct_change_on_last_year"],
+    },
+}
 
 
 def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
     """Register the analysis subcommands on the `atlas` parser."""
+    rates = _common(sub, "rates", "counts and rates per 1,000 with confidence intervals, per area and period")
+    rates.set_defaults(run=_cmd_rates)
+
+    hot = _common(sub, "hotspots", "local hot spot statistics (Gi*, local Moran) per area and period")
+    hot.add_argument("--statistic", choices=["gi_star", "local_moran", "local_moran_rate"], default="gi_star",
+                     help="gi_star: Getis-Ord Gi* on counts; local_moran: LISA on counts; "
+                          "local_moran_rate: LISA on empirical Bayes standardised rates (default gi_star)")
+    _inference_args(hot)
+    hot.add_argument("--alpha", type=float, default=0.05, help="significance level for LISA labels (default 0.05)")
+    hot.set_defaults(run=_cmd_hotspots)
+
+    em = _common(sub, "emerging", "emerging hot spot analysis (space-time Gi* and trend), one row per area")
+    em.add_argument("--time-lag", type=int, default=1, help="earlier periods in each space-time neighbourhood (default 1)")
+    em.add_argument("--alpha", type=float, default=0.10, help="significance of hot/cold bins (default 0.10, ArcGIS)")
+    em.add_argument("--fdr", action="store_true", help="Benjamini-Hochberg correction over all bins")
+    em.add_argument("--weights", choices=METHODS, default="queen", help="spatial weights (default queen)")
+    em.set_defaults(run=_cmd_emerging)
+
+    cmp_ = _common(sub, "compare", "change per area between two periods with an exact Poisson test", period=False)
+    cmp_.add_argument("--period", required=True, help="the later period, e.g. 2024/25")
+    cmp_.add_argument("--against", required=True, help="the period to compare with, e.g. 2023/24")
+    cmp_.add_argument("--alpha", type=float, default=0.05, help="significance level of the test (default 0.05)")
+    cmp_.set_defaults(run=_cmd_compare)
+
+    pri = _common(sub, "priority", "ranked priority table with reasons and change since the period before")
+    defaults = PriorityWeights()
+    for name in ("rate", "volume", "hotspot", "trend", "deprivation"):
+        pri.add_argument(f"--w-{name}", type=float, default=getattr(defaults, name),
+                         help=f"weight of the {name} component (default {getattr(defaults, name):g})")
+    pri.add_argument("--top", type=int, default=10, help="areas counted as 'listed' for change status (default 10)")
+    pri.add_argument("--recent", type=int, default=4, help="recent periods for hot spot persistence (default 4)")
+    _inference_args(pri)
+    pri.set_defaults(run=_cmd_priority)
+
+    seed = _common(sub, "seed", "incidents per 1,000 by area for three financial years, ranked, with % change",
+                   grain=False, period=False, level_default="locality")
+    seed.add_argument("--period", "--last-fy", dest="period", help="last financial year, e.g. 2024/25 (default: latest)")
+    seed.add_argument("--years", type=int, default=3, help="financial years side by side (default 3)")
+    seed.set_defaults(run=_cmd_seed)
+
+
+_PERIOD_HELP = {
+    "rates": "one period, e.g. 2024/25 (default: every period)",
+    "hotspots": "one period, e.g. 2024/25 (default: every period)",
+    "emerging": "last period of the analysis (default: the latest)",
+    "priority": "the period to rank (default: the latest)",
+}
+
+
+def _common(
+    sub: argparse._SubParsersAction, name: str, help_text: str, grain: bool = True, period: bool = True,
+    level_default: str = "ward",
+) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=help_text, description=help_text)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--level", choices=LEVELS, default=level_default, help=f"area level (default {level_default})")
+    if grain:
+        p.add_argument("--grain", choices=GRAINS, default="fy", help="period grain (default fy: financial year)")
+    if period:
+        p.add_argument("--period", help=_PERIOD_HELP[name])
+    p.add_argument("--area-filter", metavar="LAD_CODE", help="only areas in this local authority, e.g. E06000047")
+    p.add_argument("--denominator", choices=list(DENOMINATORS), default="total", help="population for rates")
+    p.add_argument("--category", help="one incident category (default: all categories summed)")
+    p.add_argument("--out", type=Path, help="CSV path (default: standard output)")
+    p.add_argument("--publication", action="store_true",
+                   help=f"publication mode: counts 1-{PUBLICATION_THRESHOLD - 1} shown as '<{PUBLICATION_THRESHOLD}' "
+                        "and the figures derived from them blanked")
+    return p
+
+
+def _inference_args(p: argparse.ArgumentParser) -> None:
+    d = HotspotParams()
+    p.add_argument("--permutations", type=int, default=d.permutations, help=f"permutations (default {d.permutations})")
+    p.add_argument("--seed", type=int, default=d.seed, help="random seed, for reproducible p-values")
+    p.add_argument("--correction", choices=CORRECTIONS, default=d.correction, help="multiple-testing correction")
+    p.add_argument("--weights", choices=METHODS, default="queen", help="spatial weights (default queen)")
+
+
+def _params(args: argparse.Namespace) -> HotspotParams:
+    try:
+        return HotspotParams(permutations=args.permutations, seed=args.seed, correction=args.correction,
+                             alpha=getattr(args, "alpha", HotspotParams().alpha))
+    except ValueError as exc:  # HotspotParams validates with ValueError; make it a user error
+        raise AtlasError(str(exc)) from exc
+
+
+def _scope(args: argparse.Namespace) -> dict:
+    return {"area_filter": args.area_filter, "denominator": args.denominator, "category": args.category}
+
+
+def _cmd_rates(args: argparse.Namespace) -> int:
+    from atlas.analyses import rates_table
+
+    table = rates_table(_store(), args.dataset, args.level, args.grain, period=args.period, **_scope(args))
+    return _emit(table, args, _DISCLOSURE["rates"])
+
+
+def _cmd_hotspots(args: argparse.Namespace) -> int:
+    from atlas.analyses import hotspots_table
+
+    table = hotspots_table(_store(), args.dataset, args.level, args.grain, period=args.period, **_scope(args),
+                           statistic=args.statistic, params=_params(args), weights_method=args.weights)
+    return _emit(table, args, _DISCLOSURE["hotspots"])
+
+
+def _cmd_emerging(args: argparse.Namespace) -> int:
+    from atlas.analyses import emerging_table
+
+    table = emerging_table(_store(), args.dataset, args.level, args.grain, period=args.period, **_scope(args),
+                           time_lag=args.time_lag, alpha=args.alpha, fdr=args.fdr, weights_method=args.weights)
+    return _emit(table, args, _DISCLOSURE["emerging"])
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from atlas.analyses import compare_table
+
+    table = compare_table(_store(), args.dataset, args.level, args.grain, period=args.period, against=args.against,
+                          **_scope(args), alpha=args.alpha)
+    return _emit(table, args, _DISCLOSURE["compare"])
+
+
+def _cmd_priority(args: argparse.Namespace) -> int:
+    from atlas.analyses import priority_table
+
+    weights = PriorityWeights(rate=args.w_rate, volume=args.w_volume, hotspot=args.w_hotspot, trend=args.w_trend,
+                              deprivation=args.w_deprivation)
+    table = priority_table(_store(), args.dataset, args.level, args.grain, period=args.period, **_scope(args),
+                           weights=weights, params=_params(args), weights_method=args.weights,
+                           recent_periods=args.recent, top_n=args.top)
+    return _emit(table, args, _DISCLOSURE["priority"])
+
+
+def _cmd_seed(args: argparse.Namespace) -> int:
+    from atlas.analyses import seed_count_columns, seed_rates
+
+    table = seed_rates(_store(), args.dataset, level=args.level, last_fy=args.period, n_years=args.years,
+                       **_scope(args))
+    return _emit(table, args, seed_count_columns(table))
+
+
+def _store():
+    from store import Store
+
+    return Store()
+
+
+def _emit(table: pd.DataFrame, args: argparse.Namespace, disclosure: Mapping[str, Sequence[str]]) -> int:
+    """Print notes to stderr, apply publication mode if asked, write the CSV."""
+    for note in table.attrs.get("notes", []):
+        print(f"note: {note}", file=sys.stderr)
+    if args.publication:
+        table = suppress_small_counts(table, PUBLICATION_THRESHOLD, list(disclosure), dict(disclosure))
+        n = int(table["suppressed"].sum())
+        print(f"publication mode: {n} rows with counts of 1-{PUBLICATION_THRESHOLD - 1} shown as "
+              f"'<{PUBLICATION_THRESHOLD}' and their derived figures blanked (no secondary suppression yet)",
+              file=sys.stderr)
+    _write_csv(table, args.out)
+    return 0
+
+
+def _write_csv(table: pd.DataFrame, out: Path | None) -> None:
+    if out is None:
+        table.to_csv(sys.stdout, index=False)
+    else:
+        table.to_csv(out, index=False)
+        print(f"wrote {len(table)} rows to {out}", file=sys.stderr)
+
+
+__all__ = ["add_analysis_commands"]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from atlas._output import write_csv
 from geo.schema import GRAINS, LEVELS, AtlasError
 
 
@@ -163,7 +164,7 @@ def _cmd_counts(args: argparse.Namespace) -> int:
     from store import Store
 
     table = counts_table(Store(), args.dataset, level=args.level, grain=args.grain, category=args.category)
-    _write_csv(table, args.out)
+    write_csv(table, args.out)
     return 0
 
 
@@ -173,14 +174,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     print(f"demo dataset ready: {ensure_demo_dataset(Store())!r}")
     return 0
-
-
-def _write_csv(table: pd.DataFrame, out: Path | None) -> None:
-    if out is None:
-        table.to_csv(sys.stdout, index=False)
-    else:
-        table.to_csv(out, index=False)
-        print(f"wrote {len(table)} rows to {out}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import pandas as pd
 from analysis.disclosure import suppress_small_counts
 from analysis.hotspots import CORRECTIONS, HotspotParams
 from analysis.priority import PriorityWeights
+from atlas._output import write_csv
 from geo.schema import DENOMINATORS, GRAINS, LEVELS, AtlasError
 from geo.weights import METHODS
 
@@ -199,16 +200,8 @@ def _emit(table: pd.DataFrame, args: argparse.Namespace, disclosure: Mapping[str
         print(f"publication mode: {n} rows with counts of 1-{PUBLICATION_THRESHOLD - 1} shown as "
               f"'<{PUBLICATION_THRESHOLD}' and their derived figures blanked (no secondary suppression yet)",
               file=sys.stderr)
-    _write_csv(table, args.out)
+    write_csv(table, args.out)
     return 0
-
-
-def _write_csv(table: pd.DataFrame, out: Path | None) -> None:
-    if out is None:
-        table.to_csv(sys.stdout, index=False)
-    else:
-        table.to_csv(out, index=False)
-        print(f"wrote {len(table)} rows to {out}", file=sys.stderr)
 
 
 __all__ = ["add_analysis_commands"]

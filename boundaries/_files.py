@@ -14,7 +14,7 @@ import pyogrio
 from pyogrio.errors import DataSourceError
 
 from boundaries.validate import BoundaryReport, clean_areas, list_items
-from geo.schema import WGS84, BoundaryError
+from geo.schema import WGS84, BoundaryError, InputError
 
 _Reader = Callable[[Path, str | None], tuple[gpd.GeoDataFrame, str | None]]
 
@@ -158,3 +158,14 @@ def _cached_csv(key: tuple[str, int, int]) -> pd.DataFrame:
 def read_csv_text(path: Path) -> pd.DataFrame:
     """Cached read of a CSV with every column as text (blank = ""); returns a copy."""
     return _cached_csv(fingerprint(path)).copy()
+
+
+def read_user_csv(path: str | Path) -> pd.DataFrame:
+    """Read a user's small CSV (lookup, population) as text; InputError naming the file when unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(str(path), "file not found")
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(path.name, f"cannot be read as CSV ({exc})") from exc

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from boundaries._files import fingerprint, read_csv_text, read_layer
+from boundaries._files import fingerprint, read_csv_text, read_layer, read_user_csv
 from boundaries.registry import (
     DEFAULT_SET,
     EXAMPLE_LOCALITIES,
@@ -70,12 +70,7 @@ def load_localities(path: str | Path, boundary_set: str | BoundarySet = DEFAULT_
     """Read a ward_code,locality CSV into [ward_code, locality_code, locality_name]; refuse bad rows."""
     path = Path(path)
     file = path.name
-    if not path.is_file():
-        raise InputError(str(path), "file not found")
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(file, f"cannot be read as CSV ({exc})") from exc
+    raw = read_user_csv(path)
     cols = {c.strip().lower(): c for c in raw.columns}
     found = {}
     for want, aliases in _LOCALITY_ALIASES.items():

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from boundaries._files import read_csv_text
+from boundaries._files import read_csv_text, read_user_csv
 from boundaries.hierarchy import parent_map
 from boundaries.load import load_areas
 from boundaries.registry import DEFAULT_SET, BoundarySet, get_boundary_set, missing_level_message, user_dir, user_file
@@ -74,12 +74,7 @@ def add_population(path: str | Path, boundary_set: str | BoundarySet, code_col: 
         raise AtlasError(
             f"{bs.name!r} is shipped with ONS mid-2019 population; register your own boundary set to add population"
         )
-    if not path.is_file():
-        raise InputError(str(path), "file not found")
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(file, f"cannot be read as CSV ({exc})") from exc
+    raw = read_user_csv(path)
     cols = {c.strip().lower(): c for c in raw.columns}
     seen = f"columns seen: {', '.join(raw.columns)}"
     if code_col.lower() not in cols:

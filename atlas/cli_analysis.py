@@ -30,6 +30,17 @@ _DISCLOSURE: dict[str, Mapping[str, Sequence[str]]] = {
     "rates": {"count": [*_RATE_COLS, "compared_to_whole_area", "incident_share"], "repeat_count": []},
     "hotspots": {"count": _RATE_COLS},
     "emerging": {"count": [], "total_count": []},
+    "smoothed": {
+        "count": [*_RATE_COLS, "compared_to_whole_area", "incident_share", "eb_rate_per_1000",
+                  "spatial_eb_rate_per_1000", "expected_count", "excess_risk", "eb_z", "funnel_position_95",
+                  "funnel_position_998", "population_share", "share_ratio", "repeat_share",
+                  "repeat_share_lower_95", "repeat_share_upper_95"],
+        "repeat_count": ["repeat_share", "repeat_share_lower_95", "repeat_share_upper_95"],
+    },
+    "rolling": {"count": _RATE_COLS, "repeat_count": []},
+    # whole-area summaries: no small cells per area are shown
+    "concentration": {"total_count": []},
+    "moran": {},
     "compare": {
         "count_from": ["rate_from", "count_change", "pct_change", "rate_change"],
         "count_to": ["rate_to", "count_change", "pct_change", "rate_change"],
@@ -46,6 +57,23 @@ def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
     """Register the analysis subcommands on the `atlas` parser."""
     rates = _common(sub, "rates", "counts and rates per 1,000 with confidence intervals, per area and period")
     rates.set_defaults(run=_cmd_rates)
+
+    smoothed = _common(sub, "smoothed", "EB and spatial EB smoothed rates, excess risk, funnel position, "
+                       "shares of incidents and population, repeat share, per area and period")
+    smoothed.add_argument("--weights", choices=METHODS, default="queen", help="neighbours for spatial EB")
+    smoothed.set_defaults(run=_cmd_smoothed)
+
+    rolling = _common(sub, "rolling", "rates per 1,000 over rolling 12-month windows (needs monthly data)",
+                      grain=False, period=False)
+    rolling.set_defaults(run=_cmd_rolling)
+
+    conc = _common(sub, "concentration", "share of incidents in the top 10%/20% of areas and Gini, per period")
+    conc.set_defaults(run=_cmd_concentration)
+
+    moran = _common(sub, "moran", "global Moran's I per period with its permutation p-value")
+    moran.add_argument("--on", choices=["count", "rate", "eb_rate"], default="count", help="variable (default count)")
+    _inference_args(moran)
+    moran.set_defaults(run=_cmd_moran)
 
     hot = _common(sub, "hotspots", "local hot spot statistics (Gi*, local Moran) per area and period")
     hot.add_argument("--statistic", choices=["gi_star", "local_moran", "local_moran_rate"], default="gi_star",
@@ -90,6 +118,9 @@ _PERIOD_HELP = {
     "hotspots": "one period, e.g. 2024/25 (default: every period)",
     "emerging": "last period of the analysis (default: the latest)",
     "priority": "the period to rank (default: the latest)",
+    "smoothed": "one period, e.g. 2024/25 (default: every period)",
+    "concentration": "one period, e.g. 2024/25 (default: every period)",
+    "moran": "one period, e.g. 2024/25 (default: every period)",
 }
 
 
@@ -139,6 +170,36 @@ def _cmd_rates(args: argparse.Namespace) -> int:
 
     table = rates_table(_store(), args.dataset, args.level, args.grain, period=args.period, **_scope(args))
     return _emit(table, args, _DISCLOSURE["rates"])
+
+
+def _cmd_smoothed(args: argparse.Namespace) -> int:
+    from atlas.area_statistics import smoothed_rates_table
+
+    table = smoothed_rates_table(_store(), args.dataset, args.level, args.grain, period=args.period,
+                                 **_scope(args), weights_method=args.weights)
+    return _emit(table, args, _DISCLOSURE["smoothed"])
+
+
+def _cmd_rolling(args: argparse.Namespace) -> int:
+    from atlas.area_statistics import rolling_rates_table
+
+    table = rolling_rates_table(_store(), args.dataset, args.level, **_scope(args))
+    return _emit(table, args, _DISCLOSURE["rolling"])
+
+
+def _cmd_concentration(args: argparse.Namespace) -> int:
+    from atlas.area_statistics import concentration_table
+
+    table = concentration_table(_store(), args.dataset, args.level, args.grain, period=args.period, **_scope(args))
+    return _emit(table, args, _DISCLOSURE["concentration"])
+
+
+def _cmd_moran(args: argparse.Namespace) -> int:
+    from atlas.area_statistics import global_moran_table
+
+    table = global_moran_table(_store(), args.dataset, args.level, args.grain, period=args.period, **_scope(args),
+                               on=args.on, params=_params(args), weights_method=args.weights)
+    return _emit(table, args, _DISCLOSURE["moran"])
 
 
 def _cmd_hotspots(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.change import period_change, seed_table
-from analysis.emerging import emerging_hotspots
+from analysis.emerging import emerging_hotspots, hot_spot_transitions
 from analysis.hotspots import HotspotParams, local_hotspots
 from analysis.periods import first_month_index, months_in, period_range, period_sort_key, same_period_last_year
 from analysis.priority import (
@@ -299,8 +299,11 @@ def compare_table(
     denominator: str = "total",
     category: str | None = None,
     alpha: float = 0.05,
+    params: HotspotParams = HotspotParams(),
+    weights_method: str = "queen",
 ) -> pd.DataFrame:
-    """Change per area from ``against`` to ``period``: counts, % change, rates and an exact Poisson test."""
+    """Change per area from ``against`` to ``period``: counts, % change, rates and an exact Poisson test,
+    plus each period's Gi* bin and the hot spot transition (became hot, stopped being hot, ...)."""
     f = load_frame(store, dataset, level, grain, area_filter, denominator, category)
     f.check_period(period)
     f.check_period(against)
@@ -309,7 +312,14 @@ def compare_table(
     rates = _rates(f)[[AREA_CODE, PERIOD, GRAIN, COUNT, POPULATION, RATE_PER_1000]]
     change = period_change(rates, against, period, alpha=alpha)
     table = f.areas[[AREA_CODE, AREA_NAME]].merge(change, on=AREA_CODE, how="inner")
-    return _finish(table, f)
+    weights, report = area_weights(f.boundary_set, level, f.lad_codes, weights_method)
+    both = f.counts[f.counts[PERIOD].isin([against, period])]
+    gi = local_hotspots(both, weights, params, population=f.population, statistics=("gi_star",))
+    bins = gi.pivot(index=AREA_CODE, columns=PERIOD, values="gi_bin")
+    moves = hot_spot_transitions(bins[against], bins[period]).rename(
+        columns={"prev_bin": "gi_bin_from", "curr_bin": "gi_bin_to", "transition": "hot_spot_transition"})
+    table = table.merge(moves, on=AREA_CODE, how="left")
+    return _finish(table, f, extra_notes=[report.summary()])
 
 
 def priority_table(

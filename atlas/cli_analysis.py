@@ -94,6 +94,7 @@ def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
     cmp_.add_argument("--period", required=True, help="the later period, e.g. 2024/25")
     cmp_.add_argument("--against", required=True, help="the period to compare with, e.g. 2023/24")
     cmp_.add_argument("--alpha", type=float, default=0.05, help="significance level of the test (default 0.05)")
+    _inference_args(cmp_)
     cmp_.set_defaults(run=_cmd_compare)
 
     pri = _common(sub, "priority", "ranked priority table with reasons and change since the period before")
@@ -222,7 +223,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from atlas.analyses import compare_table
 
     table = compare_table(_store(), args.dataset, args.level, args.grain, period=args.period, against=args.against,
-                          **_scope(args), alpha=args.alpha)
+                          **_scope(args), alpha=args.alpha,
+                          params=_params(args), weights_method=args.weights)
     return _emit(table, args, _DISCLOSURE["compare"])
 
 

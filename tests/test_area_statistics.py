@@ -87,3 +87,18 @@ def test_commands_write_csv(demo_store, capsys, monkeypatch):
     table = pd.read_csv(io.StringIO(capsys.readouterr().out), dtype=str)
     small = table["count"] == "<5"
     assert small.any() and table.loc[small, "eb_rate_per_1000"].isna().all()
+
+
+def test_compare_reports_hot_spot_transitions_consistent_with_gi_bins(demo_store):
+    from atlas.analyses import compare_table, hotspots_table
+
+    params = HotspotParams(permutations=99, seed=7)
+    t = compare_table(demo_store, DEMO_DATASET, "lsoa", "fy", "2024/25", "2023/24", area_filter=DURHAM, params=params)
+    gi = hotspots_table(demo_store, DEMO_DATASET, "lsoa", "fy", area_filter=DURHAM, params=params)
+    to = gi[gi["period"] == "2024/25"].set_index("area_code")["gi_bin"]
+    assert (t.set_index("area_code")["gi_bin_to"] == to.reindex(t["area_code"])).all()
+    became = t[t["hot_spot_transition"] == "became hot"]
+    assert ((became["gi_bin_from"] == 0) & (became["gi_bin_to"] > 0)).all()
+    assert set(t["hot_spot_transition"]) <= {"stayed hot", "became hot", "stopped being hot", "stayed cold",
+                                             "became cold", "stopped being cold", "hot to cold", "cold to hot",
+                                             "not significant"}

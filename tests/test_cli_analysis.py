@@ -26,7 +26,7 @@ EMERGING_COLUMNS = [
 ]
 COMPARE_COLUMNS = [
     "area_code", "area_name", "period_from", "period_to", "count_from", "count_to", "count_change", "pct_change",
-    "rate_from", "rate_to", "rate_change", "p_value", "change_label",
+    "rate_from", "rate_to", "rate_change", "p_value", "change_label", "gi_bin_from", "gi_bin_to", "hot_spot_transition",
 ]
 PRIORITY_COLUMNS = [
     "rank", "area_code", "area_name", "period", "score", "reasons", "count", "population", "rate_per_1000",

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from boundaries.registry import DEFAULT_SET, get_boundary_set
 from geo.schema import PROJECT_ROOT, WGS84, BoundaryError, InputError, StoreError
 from pages import _cache
-from pages.data import (
+from atlas.uploads import (
     BoundaryOptions,
     ImportOptions,
     boundary_columns,

@@ -10,7 +10,7 @@ computed for every area at once.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -73,7 +73,13 @@ def binom_test_two_sided(k: np.ndarray, n: np.ndarray, p: np.ndarray) -> np.ndar
     return np.where(bad, np.nan, pval)
 
 
-def period_change(rates: pd.DataFrame, period_from: str, period_to: str, alpha: float = 0.05) -> pd.DataFrame:
+def period_change(
+    rates: pd.DataFrame,
+    period_from: str,
+    period_to: str,
+    alpha: float = 0.05,
+    months: Mapping[str, float] | None = None,
+) -> pd.DataFrame:
     """Change per area from ``period_from`` to ``period_to`` with an exact conditional Poisson test.
 
     Input: a rates table (rate_per_1000 output, or a counts table with a population column). Output one
@@ -81,7 +87,8 @@ def period_change(rates: pd.DataFrame, period_from: str, period_to: str, alpha: 
     pct_change (of the count; NaN from zero), rate_from, rate_to, rate_change, p_value, change_label.
     Exposure is population x months in the period; when population is missing for either period the
     populations are taken as equal (the count test then compares counts over equal-length periods).
-    An area missing from one period counts 0 there.
+    ``months`` (period label -> months) overrides the months of a period, e.g. with the months the
+    data actually covers when a period is only partly covered. An area missing from one period counts 0 there.
     """
     for col in (AREA_CODE, PERIOD, COUNT):
         if col not in rates.columns:
@@ -113,7 +120,12 @@ def period_change(rates: pd.DataFrame, period_from: str, period_to: str, alpha: 
     out["rate_change"] = out["rate_to"] - out["rate_from"]
     pop1, pop2 = col(POPULATION, period_from), col(POPULATION, period_to)
     known = (pop1 > 0) & (pop2 > 0)
-    m1, m2 = _months(rates, period_from), _months(rates, period_to)
+    # Audit fix: a partly covered period (e.g. the current financial year, 6 of 12 months) has only the
+    # covered months of exposure; counting it as a whole period made every area a "significant decrease".
+    m1 = float(months[period_from]) if months and period_from in months else _months(rates, period_from)
+    m2 = float(months[period_to]) if months and period_to in months else _months(rates, period_to)
+    if not (m1 > 0 and m2 > 0):
+        raise AtlasError(f"periods {period_from!r} and {period_to!r} need a positive number of months; got {m1}, {m2}")
     t1, t2 = np.where(known, pop1, 1.0) * m1, np.where(known, pop2, 1.0) * m2
     pval = poisson_rate_test(n1, n2, t1, t2)
     out["p_value"] = pval

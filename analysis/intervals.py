@@ -84,8 +84,11 @@ def wilson_interval(
         denom = 1 + z**2 / n_ok
         centre = (p + z**2 / (2 * n_ok)) / denom
         half = z / denom * np.sqrt(p * (1 - p) / n_ok + z**2 / (4 * n_ok**2))
-    # Clip rounding noise so 0/n gives exactly 0 and n/n exactly 1.
-    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+    # Clip rounding noise so 0/n gives exactly 0 and n/n exactly 1 (audit: clipping alone left
+    # n/n at 0.9999999999999999, so the exact end points are set explicitly).
+    lower = np.where((x == 0) & (n > 0), 0.0, np.clip(centre - half, 0.0, 1.0))
+    upper = np.where((x == n) & (n > 0), 1.0, np.clip(centre + half, 0.0, 1.0))
+    return lower, upper
 
 
 def _counts(count: ArrayLike) -> np.ndarray:

@@ -97,6 +97,9 @@ class AnalysisFrame:
     counts: pd.DataFrame  # complete grid: one row per area x period (counts contract columns)
     population: pd.Series | None  # denominator by area code; None when the set has no population
     notes: tuple[str, ...]
+    # Months of each period covered by the data (same order as ``periods``); only the first and
+    # last period can be partly covered. Empty = every period whole.
+    months_covered: tuple[int, ...] = ()
 
     @property
     def codes(self) -> list[str]:
@@ -136,7 +139,7 @@ def load_frame(
     pop_col = denominator_column(denominator)
     area_filter = area_filter.strip().upper() if area_filter else None
 
-    counts = store.counts(dataset)
+    counts = stored = store.counts(dataset)
     if counts.empty:
         raise AtlasError(f"dataset {dataset!r} holds no counts yet: import a file first")
     if category is not None:
@@ -167,7 +170,10 @@ def load_frame(
         LAD_CODE: areas[LAD_CODE], LAD_NAME: areas[LAD_NAME],
     }).reset_index(drop=True)
     periods = _period_span(summed[PERIOD], grain)
-    notes.extend(_partial_period_notes(counts, periods, grain))
+    # Audit fix: coverage is a property of the extract, not of one category: a rare category with no
+    # incident in the last month must not make that month look uncovered. So use every stored row.
+    covered = _months_covered(stored, periods, grain)
+    notes.extend(_partial_period_notes(covered, periods, grain))
     inside = summed[summed[AREA_CODE].isin(area_table[AREA_CODE])]
     label = category or ALL_CATEGORIES
     grid = complete_grid(inside, area_table[AREA_CODE].tolist(), periods, categories=[label], level=level, grain=grain)
@@ -185,7 +191,7 @@ def load_frame(
     return AnalysisFrame(
         dataset=dataset, boundary_set=bs_name, level=level, grain=grain, category=label, area_filter=area_filter,
         lad_codes=lad_codes, denominator=denominator, areas=area_table, periods=tuple(periods), counts=grid.reset_index(drop=True),
-        population=population, notes=tuple(notes),
+        population=population, notes=tuple(notes), months_covered=tuple(covered),
     )
 
 
@@ -310,7 +316,10 @@ def compare_table(
     if period == against:
         raise AtlasError(f"--period and --against are both {period!r}: choose two different periods")
     rates = _rates(f)[[AREA_CODE, PERIOD, GRAIN, COUNT, POPULATION, RATE_PER_1000]]
-    change = period_change(rates, against, period, alpha=alpha)
+    # Audit fix: the test's exposure is population x months the data covers, so a partly covered
+    # period is compared fairly (its counts and rates stay as recorded; the notes say it is partial).
+    months = dict(zip(f.periods, f.months_covered)) if f.months_covered else None
+    change = period_change(rates, against, period, alpha=alpha, months=months)
     table = f.areas[[AREA_CODE, AREA_NAME]].merge(change, on=AREA_CODE, how="inner")
     weights, report = area_weights(f.boundary_set, level, f.lad_codes, weights_method)
     both = f.counts[f.counts[PERIOD].isin([against, period])]
@@ -319,7 +328,10 @@ def compare_table(
     moves = hot_spot_transitions(bins[against], bins[period]).rename(
         columns={"prev_bin": "gi_bin_from", "curr_bin": "gi_bin_to", "transition": "hot_spot_transition"})
     table = table.merge(moves, on=AREA_CODE, how="left")
-    return _finish(table, f, extra_notes=[report.summary()])
+    extra = [report.summary()]
+    if months and any(months[p] < len(months_in(p, f.grain)) for p in (period, against)):
+        extra.append("p-values allow for the partly covered period: exposure is population x months covered")
+    return _finish(table, f, extra_notes=extra)
 
 
 def priority_table(
@@ -491,8 +503,8 @@ def _period_span(labels: pd.Series, grain: str) -> list[str]:
     return period_range(uniq[int(np.argmin(keys))], uniq[int(np.argmax(keys))], grain)
 
 
-def _partial_period_notes(counts: pd.DataFrame, periods: list[str], grain: str) -> list[str]:
-    """Say when the first or last period is only partly covered by the stored data (its rate is then low)."""
+def _months_covered(counts: pd.DataFrame, periods: list[str], grain: str) -> list[int]:
+    """Months of each period inside the span of the stored data (first to last month of any row)."""
     starts, ends = [], []
     for g, rows in counts.groupby(GRAIN):
         if str(g) not in GRAINS:
@@ -501,14 +513,22 @@ def _partial_period_notes(counts: pd.DataFrame, periods: list[str], grain: str) 
         starts.append(first.min())
         ends.append(first.max() + len(months_in(str(rows[PERIOD].iloc[0]), str(g))) - 1)
     if not starts:
-        return []
+        return [len(months_in(p, grain)) for p in periods]
     data_first, data_last = min(starts), max(ends)
-    notes = []
-    for label in {periods[0], periods[-1]}:
+    covered = []
+    for label in periods:
         months = first_month_index(months_in(label, grain), "month")
-        covered = ((months >= data_first) & (months <= data_last)).sum()
-        if covered < len(months):
-            notes.append(f"period {label} is only partly covered by the data ({covered} of {len(months)} months)")
+        covered.append(int(((months >= data_first) & (months <= data_last)).sum()))
+    return covered
+
+
+def _partial_period_notes(covered: list[int], periods: list[str], grain: str) -> list[str]:
+    """Say when the first or last period is only partly covered by the stored data (its rate is then low)."""
+    notes = []
+    for i in {0, len(periods) - 1}:
+        n = len(months_in(periods[i], grain))
+        if covered[i] < n:
+            notes.append(f"period {periods[i]} is only partly covered by the data ({covered[i]} of {n} months)")
     return sorted(notes)
 
 

@@ -67,7 +67,7 @@ def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
                       grain=False, period=False)
     rolling.set_defaults(run=_cmd_rolling)
 
-    conc = _common(sub, "concentration", "share of incidents in the top 10%/20% of areas and Gini, per period")
+    conc = _common(sub, "concentration", "share of incidents in the top 10 and 20 per cent of areas and Gini, per period")
     conc.set_defaults(run=_cmd_concentration)
 
     moran = _common(sub, "moran", "global Moran's I per period with its permutation p-value")
@@ -107,7 +107,7 @@ def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
     _inference_args(pri)
     pri.set_defaults(run=_cmd_priority)
 
-    seed = _common(sub, "seed", "incidents per 1,000 by area for three financial years, ranked, with % change",
+    seed = _common(sub, "seed", "incidents per 1,000 by area for three financial years, ranked, with percentage change",
                    grain=False, period=False, level_default="locality")
     seed.add_argument("--period", "--last-fy", dest="period", help="last financial year, e.g. 2024/25 (default: latest)")
     seed.add_argument("--years", type=int, default=3, help="financial years side by side (default 3)")

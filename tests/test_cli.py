@@ -195,3 +195,16 @@ def test_demo_counts_are_labelled_synthetic(capsys):
     assert (t["data_note"] == "synthetic demo data").all()
     durham = t[(t["area_code"] == "E06000047")].groupby("period")["count"].sum()
     assert len(durham) == 6 and durham.between(7900, 8900).all()
+
+
+def test_help_of_every_command_prints(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    commands = [c.strip().split()[0] for c in capsys.readouterr().out.split("commands:")[1].splitlines()[2:]
+                if c.startswith("    ") and c.strip() and not c.startswith("      ")]
+    assert {"import", "counts", "rates", "hotspots", "emerging", "concentration", "seed"} <= set(commands)
+    for cmd in commands:
+        with pytest.raises(SystemExit) as done:
+            main([cmd, "--help"])
+        assert done.value.code == 0, cmd

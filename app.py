@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from geo.offline_assets import missing_static_files
-from geo.schema import AtlasError
+from geo.schema import PROJECT_ROOT, AtlasError
 from pages import _cache
 from pages._frame import render_attribution, render_frame
 
@@ -22,8 +22,27 @@ try:
 except AtlasError as exc:
     st.error(f"Could not prepare the synthetic demo dataset: {exc}")
 
-page = st.navigation([st.Page("pages/map.py", title="Map", icon="🗺️", default=True)])
+# (file, title, icon, url path) in menu order (Material icons: bundled with Streamlit, so they draw
+# offline, where emoji need a system emoji font); a page is registered only once its file exists,
+# so the app keeps running while pages are still being written. URL paths deliberately differ from
+# the file names: Streamlit also sees pages/ as a legacy pages folder, and a page whose URL path equals
+# its file stem shares that legacy page's id, so AppTest would run the page alone without this router.
+PAGES: tuple[tuple[str, str, str, str], ...] = (
+    ("pages/overview.py", "Overview", ":material/dashboard:", "at-a-glance"),
+    ("pages/map.py", "Map explorer", ":material/map:", "map-explorer"),
+    ("pages/hotspots.py", "Hotspots over time", ":material/local_fire_department:", "hotspots-over-time"),
+    ("pages/compare.py", "Compare localities", ":material/compare_arrows:", "compare-localities"),
+    ("pages/priority.py", "Priority areas", ":material/flag:", "priority-areas"),
+    ("pages/data.py", "Data", ":material/upload_file:", "data-and-imports"),
+    ("pages/about.py", "About / method", ":material/info:", "about-method"),
+)
+available = [p for p in PAGES if (PROJECT_ROOT / p[0]).is_file()]
+page = st.navigation([
+    st.Page(path, title=title, icon=icon, url_path=url, default=i == 0)
+    for i, (path, title, icon, url) in enumerate(available)
+])
 st.sidebar.title("Hotspot Atlas")
 render_frame()
-page.run()
+# Before the page runs: a page may end early with st.stop(), and the licence attribution must still show.
 render_attribution()
+page.run()

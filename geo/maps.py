@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import folium
 import geopandas as gpd
@@ -15,6 +15,7 @@ import shapely
 from branca.element import MacroElement
 from folium.template import Template
 
+from geo.classify import Classes, classify
 from geo.offline_assets import assert_offline, offline_map
 from geo.schema import AREA_CODE, BNG, CODE, LAD_CODE, NAME, WGS84, AtlasError, BoundaryError
 
@@ -36,7 +37,35 @@ PALETTES: dict[str, dict[int, tuple[str, ...]]] = {
         7: ("#eff3ff", "#c6dbef", "#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#084594"),
     },
 }
+# Perceptually uniform, colour-blind-safe matplotlib maps (sampled at k points) and ColorBrewer PuOr
+# (diverging, for values either side of zero). PALETTE_LABELS is what the app offers.
+SAMPLED_PALETTES: tuple[str, ...] = ("viridis", "cividis", "PuOr")
+PALETTE_LABELS: dict[str, str] = {
+    "YlOrRd": "Yellow–orange–red (ColorBrewer)",
+    "Blues": "Blues (ColorBrewer)",
+    "viridis": "Viridis",
+    "cividis": "Cividis",
+    "PuOr": "Purple–orange, diverging (ColorBrewer)",
+}
 NO_DATA_COLOUR = "#d9d9d9"
+# Emerging hot spot categories (analysis.emerging.EHSA_CATEGORIES): reds for hot patterns, blues for cold,
+# darkest for the patterns that hold now and longest (intensifying/persistent), palest for historical,
+# after the hue families of ArcGIS Pro's emerging hot spot renderer.
+_EHSA_SHADES: dict[str, tuple[str, str]] = {  # pattern -> (hot colour, cold colour)
+    "New": ("#fcbba1", "#c6dbef"),
+    "Consecutive": ("#fc9272", "#9ecae1"),
+    "Intensifying": ("#a50f15", "#08519c"),
+    "Persistent": ("#de2d26", "#3182bd"),
+    "Diminishing": ("#fb6a4a", "#6baed6"),
+    "Oscillating": ("#e7298a", "#7570b3"),
+    "Sporadic": ("#fdd0a2", "#d9f0d3"),
+    "Historical": ("#fee5d9", "#eff3ff"),
+}
+EHSA_COLOURS: dict[str, str] = {
+    **{f"{p} Hot Spot": hot for p, (hot, _) in _EHSA_SHADES.items()},
+    **{f"{p} Cold Spot": cold for p, (_, cold) in _EHSA_SHADES.items()},
+    "No Pattern Detected": "#f7f7f2",
+}
 FILL_PROP = "_fill"  # GeoJSON property carrying each area's class colour
 DISPLAY_TOLERANCE_M = 25.0
 COORD_DECIMALS = 5  # ~1 m at UK latitudes: below the simplification tolerance
@@ -75,9 +104,16 @@ class Legend(MacroElement):
 
 
 def palette_colours(palette: str, k: int) -> tuple[str, ...]:
-    """The `k` ColorBrewer colours of `palette` (k < 3 takes the light/dark ends of the 3-class set)."""
-    if palette not in PALETTES:
-        raise ValueError(f"unknown palette {palette!r}; choose from {sorted(PALETTES)}")
+    """The `k` colours of `palette`: Brewer's tuned k-class tables, else the matplotlib map sampled evenly."""
+    if palette not in PALETTES and palette not in SAMPLED_PALETTES:
+        raise ValueError(f"unknown palette {palette!r}; choose from {sorted([*PALETTES, *SAMPLED_PALETTES])}")
+    if palette in SAMPLED_PALETTES or k > max(PALETTES[palette]):
+        from matplotlib import colormaps, colors  # only for sampled palettes
+
+        # Low values light and high values dark, as on the Brewer scales: viridis/cividis run dark to
+        # light, so they are read backwards; PuOr runs orange to purple, read backwards so high = orange (hot).
+        start, stop = {"viridis": (0.95, 0.0), "cividis": (0.95, 0.0), "PuOr": (1.0, 0.0)}.get(palette, (0.1, 1.0))
+        return tuple(colors.to_hex(colormaps[palette](float(t))) for t in np.linspace(start, stop, k))
     table = PALETTES[palette]
     if k >= 3:
         return table[min(k, max(table))]
@@ -156,26 +192,10 @@ def to_display_wgs84(areas: gpd.GeoDataFrame, decimals: int = COORD_DECIMALS) ->
     return out
 
 
-def build_choropleth(
-    areas: gpd.GeoDataFrame,
-    values: pd.DataFrame,
-    value_col: str,
-    tooltip_cols: Sequence[str] | None = None,
-    *,
-    aliases: Sequence[str] | None = None,
-    key: str = AREA_CODE,
-    k: int = 5,
-    palette: str = "YlOrRd",
-    legend_title: str | None = None,
-    tolerance_m: float = DISPLAY_TOLERANCE_M,
-    prefer_canvas: bool | None = None,
-    attribution: str = "",
-) -> folium.Map:
-    """Quantile choropleth of `values[value_col]` over `areas` (joined on areas.code == values[key]).
-
-    Areas absent from `values` are drawn grey as "no data". Tooltips show `tooltip_cols`
-    (default name, code, value). The map uses only the vendored Leaflet (geo.offline_assets).
-    """
+def _frame_for(
+    areas: gpd.GeoDataFrame, values: pd.DataFrame, value_col: str, tooltip_cols: Sequence[str] | None, key: str
+) -> tuple[gpd.GeoDataFrame, list[str]]:
+    """Areas joined to `values` on code (absent areas get NaN) with the tooltip columns; checks inputs."""
     for col in (CODE, "geometry"):
         if col not in areas.columns:
             raise BoundaryError(f"boundaries lack the column {col!r} (columns: {list(areas.columns)})")
@@ -185,7 +205,6 @@ def build_choropleth(
     dup = values[key].astype(str).duplicated()
     if dup.any():
         raise AtlasError(f"values table has more than one row for area {values[key][dup].iloc[0]!r}")
-
     tooltip_cols = list(tooltip_cols) if tooltip_cols is not None else [c for c in (NAME, CODE) if c in areas.columns] + [value_col]
     vals = values.assign(**{key: values[key].astype(str)}).set_index(key)
     extra = [c for c in tooltip_cols if c not in areas.columns and c != value_col]
@@ -195,12 +214,22 @@ def build_choropleth(
     frame[value_col] = joined[value_col].to_numpy()
     for c in extra:
         frame[c] = joined[c].to_numpy()
+    return frame, tooltip_cols
 
-    classes, bins = classify_quantiles(frame[value_col], k)
-    colours = palette_colours(palette, len(bins)) if bins else ()
-    fill = np.array([*colours, NO_DATA_COLOUR], dtype=object)[np.where(classes < 0, len(colours), classes)]
-    frame[FILL_PROP] = fill
 
+def _render(
+    frame: gpd.GeoDataFrame,
+    tooltip_cols: list[str],
+    aliases: Sequence[str] | None,
+    legend_title: str,
+    labels: Sequence[str],
+    colours: Sequence[str],
+    tolerance_m: float,
+    prefer_canvas: bool | None,
+    attribution: str,
+    legend_note: str | None = None,
+) -> folium.Map:
+    """Offline folium map of `frame` filled with its FILL_PROP colours, tooltips and an HTML legend."""
     display = to_display_wgs84(simplify_for_display(frame, tolerance_m))
     props = display[[*dict.fromkeys(tooltip_cols), FILL_PROP, "geometry"]].copy()
     # Tooltips print missing values as "null": show an explicit "no data" instead.
@@ -224,7 +253,7 @@ def build_choropleth(
     )
     folium.GeoJson(
         geojson,
-        name=legend_title or value_col,
+        name=legend_title,
         style_function=lambda f: {
             "fillColor": f["properties"][FILL_PROP],
             "color": "#555555",
@@ -239,13 +268,129 @@ def build_choropleth(
             sticky=True,
         ),
     ).add_to(m)
-    y = pd.to_numeric(frame[value_col], errors="coerce").to_numpy(dtype=float)
-    finite = y[np.isfinite(y)]
-    integer = bool(np.all(np.mod(finite, 1) == 0))
-    labels = _legend_labels(bins, float(finite.min()), integer) if bins else []
-    if (classes < 0).any():
-        labels, colours = [*labels, "no data"], (*colours, NO_DATA_COLOUR)
-    Legend(legend_title or value_col, labels, colours).add_to(m)
+    legend = Legend(legend_title, labels, colours)
+    if legend_note:
+        legend.html += f'<div style="max-width:14em;margin-top:4px;font-size:11px">{html.escape(legend_note)}</div>'
+    legend.add_to(m)
     if n:
         m.fit_bounds([[miny, minx], [maxy, maxx]])
     return assert_offline(m)
+
+
+def build_choropleth(
+    areas: gpd.GeoDataFrame,
+    values: pd.DataFrame,
+    value_col: str,
+    tooltip_cols: Sequence[str] | None = None,
+    *,
+    aliases: Sequence[str] | None = None,
+    key: str = AREA_CODE,
+    k: int = 5,
+    palette: str = "YlOrRd",
+    legend_title: str | None = None,
+    tolerance_m: float = DISPLAY_TOLERANCE_M,
+    prefer_canvas: bool | None = None,
+    attribution: str = "",
+    classes: Classes | None = None,
+    legend_note: str | None = None,
+) -> folium.Map:
+    """Choropleth of `values[value_col]` over `areas` (joined on areas.code == values[key]).
+
+    ``classes`` (geo.classify, e.g. breaks held fixed across periods) sets the classes; without it,
+    quantiles of this map's values. Areas absent from `values` or with a missing value are drawn grey
+    as "no data". Tooltips show `tooltip_cols` (default name, code, value). The map uses only the
+    vendored Leaflet (geo.offline_assets).
+    """
+    frame, tooltip_cols = _frame_for(areas, values, value_col, tooltip_cols, key)
+    if classes is None:
+        classes = classify(frame[value_col], "quantiles", k)
+    cls = classes.assign(frame[value_col])
+    colours = palette_colours(palette, classes.k) if classes.k else ()
+    frame[FILL_PROP] = np.array([*colours, NO_DATA_COLOUR], dtype=object)[np.where(cls < 0, len(colours), cls)]
+    labels = classes.labels()
+    if (cls < 0).any():
+        labels, colours = [*labels, "no data"], (*colours, NO_DATA_COLOUR)
+    return _render(frame, tooltip_cols, aliases, legend_title or value_col, labels, colours, tolerance_m,
+                   prefer_canvas, attribution, legend_note)
+
+
+def build_categorical_map(
+    areas: gpd.GeoDataFrame,
+    values: pd.DataFrame,
+    value_col: str,
+    colours: Mapping[str, str],
+    tooltip_cols: Sequence[str] | None = None,
+    *,
+    aliases: Sequence[str] | None = None,
+    key: str = AREA_CODE,
+    legend_title: str | None = None,
+    tolerance_m: float = DISPLAY_TOLERANCE_M,
+    prefer_canvas: bool | None = None,
+    attribution: str = "",
+    legend_note: str | None = None,
+) -> folium.Map:
+    """Map of a categorical column (LISA cluster, Gi* bin label, emerging hot spot category) in fixed colours.
+
+    ``colours`` maps each category to its colour (e.g. analysis.hotspots.LISA_COLOURS, GeoDa's; GI_COLOURS,
+    ArcGIS's) and sets the legend order; the legend lists the categories present. Other values are grey.
+    """
+    frame, tooltip_cols = _frame_for(areas, values, value_col, tooltip_cols, key)
+    label = frame[value_col].astype(object)
+    known = label.isin(list(colours))
+    frame[FILL_PROP] = label.map(dict(colours)).where(known, NO_DATA_COLOUR).to_numpy(dtype=object)
+    present = set(label[known])
+    labels = [c for c in colours if c in present]
+    legend_colours = [colours[c] for c in labels]
+    if (~known).any():
+        labels, legend_colours = [*labels, "no data"], [*legend_colours, NO_DATA_COLOUR]
+    return _render(frame, tooltip_cols, aliases, legend_title or value_col, labels, legend_colours, tolerance_m,
+                   prefer_canvas, attribution, legend_note)
+
+
+def small_multiples_png(
+    areas: gpd.GeoDataFrame,
+    labels: pd.DataFrame,
+    value_col: str,
+    colours: Mapping[str, str],
+    periods: Sequence[str],
+    *,
+    key: str = AREA_CODE,
+    ncols: int = 4,
+    panel_inches: float = 2.6,
+) -> bytes:
+    """PNG of one small static map per period (matplotlib, no browser assets), categories in fixed colours.
+
+    ``labels`` has columns [key, "period", value_col]; areas missing a label are grey. Geometry is
+    simplified for display. A shared legend lists the categories present.
+    """
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: never needs a display
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    shapes = simplify_for_display(areas[[CODE, "geometry"]])
+    n = max(1, len(periods))
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_inches * ncols, panel_inches * nrows + 0.6), squeeze=False)
+    present: set[str] = set()
+    for ax, period in zip(axes.flat, periods):
+        sub = labels[labels["period"] == period].set_index(key)[value_col]
+        lab = shapes[CODE].astype(str).map(sub)
+        present |= set(lab.dropna())
+        fill = lab.map(dict(colours)).fillna(NO_DATA_COLOUR).to_numpy()
+        shapes.plot(ax=ax, color=fill, edgecolor="#777777", linewidth=0.2)
+        ax.set_title(period, fontsize=9)
+        ax.set_axis_off()
+    for ax in list(axes.flat)[n:]:
+        ax.set_axis_off()
+    handles = [Patch(facecolor=c, edgecolor="#777777", label=lab) for lab, c in colours.items() if lab in present]
+    fig.legend(handles=handles, loc="lower center", ncol=min(4, max(1, len(handles))), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()

@@ -7,6 +7,8 @@ atomically on every write (copy-on-write), so a new mtime means new data and a f
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -16,8 +18,11 @@ from analysis.periods import can_convert, convert_periods, period_sort_key
 from analysis.rollup import roll_up
 from boundaries.load import load_areas
 from boundaries.registry import get_boundary_set
-from geo.schema import AREA_CODE, CODE, COUNT, GRAIN, LAD_CODE, PERIOD
+from geo.schema import AREA_CODE, CATEGORY, CODE, COUNT, GRAIN, LAD_CODE, LAD_NAME, PERIOD, POPULATION, AtlasError
 from store.store import Store, default_store_path
+
+if TYPE_CHECKING:
+    from pages._frame import Selection
 
 StoreKey = tuple[str, int]
 
@@ -119,3 +124,276 @@ def area_counts(
     # An area with no stored row had no recorded incidents in the period: an explicit zero.
     filled = totals.reindex(codes.astype(str).to_numpy(), fill_value=0).astype("int64")
     return pd.DataFrame({AREA_CODE: filled.index.astype(str), COUNT: filled.to_numpy()})
+
+
+@st.cache_data(show_spinner=False)
+def categories(key: StoreKey, dataset: str) -> tuple[str, ...]:
+    """Incident categories stored for the dataset, sorted."""
+    return tuple(sorted(_stored_counts(key, dataset)[CATEGORY].astype(str).unique().tolist()))
+
+
+@st.cache_data(show_spinner=False)
+def lad_options(key: StoreKey, dataset: str, boundary_set: str, level: str, grain: str) -> dict[str, str]:
+    """Local authorities the area filter offers (code -> name): those the dataset covers at `level`."""
+    try:
+        lads = coverage(key, dataset, boundary_set, level, grain)
+    except AtlasError:
+        return {}
+    if not lads:
+        return {}
+    table = map_areas(level, boundary_set, lads)[[LAD_CODE, LAD_NAME]].drop_duplicates(LAD_CODE)
+    return dict(zip(table[LAD_CODE].astype(str), table[LAD_NAME].astype(str)))
+
+
+# --- analysis tables (atlas.analyses), keyed by the frame's Selection; pages filter periods themselves
+
+
+def _args(sel: Selection) -> dict:
+    return {"dataset": sel.dataset, "level": sel.level, "grain": sel.grain, "area_filter": sel.area_filter,
+            "denominator": sel.denominator, "category": sel.category}
+
+
+@st.cache_data(show_spinner="Calculating rates…")
+def rates(key: StoreKey, sel: Selection) -> pd.DataFrame:
+    """atlas.analyses.rates_table for every period of the selection (rates with 95% intervals)."""
+    from atlas.analyses import rates_table
+
+    return rates_table(Store(key[0]), **_args(sel))
+
+
+@st.cache_data(show_spinner="Smoothing rates…")
+def smoothed_rates(key: StoreKey, sel: Selection) -> pd.DataFrame:
+    """Rates plus the global empirical Bayes smoothed rate (analysis.smoothing.eb_rate, Marshall 1991) per period."""
+    from analysis.smoothing import eb_rate
+
+    return eb_rate(rates(key, sel))
+
+
+@st.cache_data(show_spinner="Finding hot spots…")
+def hotspots(key: StoreKey, sel: Selection, statistic: str = "gi_star") -> pd.DataFrame:
+    """atlas.analyses.hotspots_table (Gi* or local Moran, 999 permutations) for every period of the selection."""
+    from atlas.analyses import hotspots_table
+
+    return hotspots_table(Store(key[0]), **_args(sel), statistic=statistic)
+
+
+@st.cache_data(show_spinner="Emerging hot spot analysis…")
+def emerging(key: StoreKey, sel: Selection, period: str) -> pd.DataFrame:
+    """atlas.analyses.emerging_table (space-time Gi* + Mann-Kendall) over the periods up to `period`."""
+    from atlas.analyses import emerging_table
+
+    return emerging_table(Store(key[0]), **_args(sel), period=period)
+
+
+@st.cache_data(show_spinner="Comparing periods…")
+def compare(key: StoreKey, sel: Selection, period: str, against: str) -> pd.DataFrame:
+    """atlas.analyses.compare_table: change per area from `against` to `period` (exact Poisson test)."""
+    from atlas.analyses import compare_table
+
+    return compare_table(Store(key[0]), **_args(sel), period=period, against=against)
+
+
+@st.cache_data(show_spinner=False)
+def whole_area(key: StoreKey, sel: Selection) -> pd.DataFrame:
+    """All areas of the selection summed, per period: count, population, rate with intervals (analysis.rates.overall_rate)."""
+    from analysis.rates import overall_rate
+
+    return overall_rate(rates(key, sel)[[PERIOD, COUNT, POPULATION]])
+
+
+@st.cache_data(show_spinner=False)
+def whole_area_change(key: StoreKey, sel: Selection, period: str, against: str) -> pd.DataFrame:
+    """One-row change of the whole selection from `against` to `period` (analysis.change.period_change)."""
+    from analysis.change import period_change
+
+    whole = whole_area(key, sel)
+    whole = whole.assign(**{AREA_CODE: "all", GRAIN: sel.grain})
+    return period_change(whole, against, period)
+
+
+# --- compare & priority pages
+# Each wrapper returns a finished table; publication mode is part of the key, and the disclosure
+# rules below mirror `atlas ... --publication` so a page and the command line export the same file.
+
+if TYPE_CHECKING:
+    from analysis.priority import PriorityWeights
+
+_RATE_FIGURES = ["rate_per_1000", "rate_lower_95", "rate_upper_95", "rate_lower_998", "rate_upper_998", "rate_ratio"]
+# count column -> figures derived from it (blanked with it). Shares and repeat shares could reveal a small count.
+COMPARE_DISCLOSURE: dict[str, list[str]] = {
+    "count": [*_RATE_FIGURES, "compared_to_whole_area", "incident_share", "share_ratio",
+              "repeat_share", "repeat_share_lower_95", "repeat_share_upper_95"],
+    "repeat_count": ["repeat_share", "repeat_share_lower_95", "repeat_share_upper_95"],
+}
+PRIORITY_DISCLOSURE: dict[str, list[str]] = {
+    # reasons quote the rate ratio and share, from which a small count could be worked out
+    "count": [*_RATE_FIGURES, "incident_share", "pct_change_on_last_year", "reasons"],
+    "count_last_year": ["pct_change_on_last_year"],
+}
+
+
+def _published(table: pd.DataFrame, rules: dict[str, list[str]], publication: bool) -> pd.DataFrame:
+    """analysis.disclosure.suppress_small_counts with the CLI's threshold when publication mode is on."""
+    if not publication:
+        return table
+    from analysis.disclosure import suppress_small_counts
+    from atlas.cli_analysis import PUBLICATION_THRESHOLD
+
+    out = suppress_small_counts(table, PUBLICATION_THRESHOLD, list(rules), rules)
+    out.attrs = dict(table.attrs)
+    return out
+
+
+@st.cache_data(show_spinner="Calculating rates…")
+def locality_rates(key: StoreKey, sel: Selection, publication: bool) -> pd.DataFrame:
+    """rates() plus population share, share ratio (analysis.rates.share_of_incidents) and repeat share (Wilson)."""
+    from analysis.concentration import repeat_share
+    from analysis.rates import share_of_incidents
+
+    table = repeat_share(share_of_incidents(rates(key, sel)))
+    return _published(table, COMPARE_DISCLOSURE, publication)
+
+
+@st.cache_data(show_spinner=False)
+def funnel_data(key: StoreKey, sel: Selection, period: str, publication: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(areas of `period` with population and rate; funnel limits on a population grid), Spiegelhalter (2005).
+
+    The limits sit around the whole-area rate of the period; the grid spans the areas' populations
+    (log-spaced, as the funnel narrows fastest at small populations). Limits are empty without population.
+    """
+    from analysis.rates import funnel_limits
+
+    points = locality_rates(key, sel, publication)
+    points = points[points[PERIOD] == period].reset_index(drop=True)
+    pop = points["population"].astype(float)
+    reference = points["whole_area_rate"].astype(float).dropna()
+    if reference.empty or not (pop > 0).any():
+        return points, pd.DataFrame()
+    lo, hi = float(pop[pop > 0].min()), float(pop.max())
+    grid = np.geomspace(lo * 0.9, hi * 1.05, 200)
+    limits = funnel_limits(float(reference.iloc[0]), grid)
+    limits["whole_area_rate"] = float(reference.iloc[0])
+    return points, limits
+
+
+@st.cache_data(show_spinner="Building the three-year table…")
+def seed_table_for(key: StoreKey, sel: Selection, period: str | None, publication: bool) -> pd.DataFrame:
+    """atlas.analyses.seed_rates: three financial years up to the one holding `period` (latest if it does not nest)."""
+    from atlas.analyses import seed_count_columns, seed_rates
+
+    last_fy = None
+    if period is not None and can_convert(sel.grain, "fy"):
+        last_fy = str(convert_periods(pd.Series([period]), sel.grain, "fy").iloc[0])
+    table = seed_rates(Store(key[0]), sel.dataset, level=sel.level, last_fy=last_fy, area_filter=sel.area_filter,
+                       denominator=sel.denominator, category=sel.category)
+    return _published(table, seed_count_columns(table), publication)
+
+
+@st.cache_data(show_spinner="Ranking priority areas…")
+def priority_ranking(
+    key: StoreKey, sel: Selection, period: str | None, weights: PriorityWeights, top_n: int, publication: bool
+) -> pd.DataFrame:
+    """atlas.analyses.priority_table for `period` with these weights (a frozen dataclass: hashable key)."""
+    from atlas.analyses import priority_table
+
+    table = priority_table(Store(key[0]), **_args(sel), period=period, weights=weights, top_n=top_n)
+    return _published(table, PRIORITY_DISCLOSURE, publication)
+
+
+# --- map, overview and hot spot pages
+
+MEASURES: dict[str, str] = {
+    "count": "Incidents",
+    "rate": "Rate per 1,000",
+    "eb_rate": "Smoothed rate per 1,000 (empirical Bayes)",
+    "lisa": "LISA cluster (local Moran's I)",
+    "gi_bin": "Gi* hot and cold spots",
+    "ehsa": "Emerging hot spot category",
+}
+CATEGORICAL_MEASURES = ("lisa", "gi_bin", "ehsa")
+VALUE = "value"
+
+
+@st.cache_resource(show_spinner="Loading boundaries…")
+def selection_areas(key: StoreKey, sel: Selection) -> gpd.GeoDataFrame:
+    """Boundaries of exactly the areas the selection's tables cover (read-only: never mutate)."""
+    codes = rates(key, sel)[AREA_CODE].unique()
+    all_areas = areas(sel.level, sel.boundary_set)
+    return all_areas[all_areas[CODE].astype(str).isin(codes)].reset_index(drop=True)
+
+
+@st.cache_data(show_spinner=False)
+def ranked(key: StoreKey, sel: Selection, period: str) -> pd.DataFrame:
+    """The period's rates with `rank` (1 = highest rate; ties share the better rank) and `rank_of`, highest first."""
+    r = rates(key, sel)
+    r = r[r[PERIOD] == period].copy()
+    r["rank"] = r["rate_per_1000"].rank(ascending=False, method="min").astype("Int64")
+    r["rank_of"] = int(r["rate_per_1000"].notna().sum())
+    return r.sort_values(["rank", AREA_CODE], kind="stable", na_position="last").reset_index(drop=True)
+
+
+@st.cache_data(show_spinner=False)
+def measure_values(key: StoreKey, sel: Selection, measure: str, period: str) -> pd.DataFrame:
+    """[area_code, period, value] for every period of the selection (ehsa: its one table up to `period`)."""
+    if measure == "count":
+        t = rates(key, sel)[[AREA_CODE, PERIOD, COUNT]].rename(columns={COUNT: VALUE})
+    elif measure == "rate":
+        t = rates(key, sel)[[AREA_CODE, PERIOD, "rate_per_1000"]].rename(columns={"rate_per_1000": VALUE})
+    elif measure == "eb_rate":
+        t = smoothed_rates(key, sel)[[AREA_CODE, PERIOD, "eb_rate_per_1000"]].rename(columns={"eb_rate_per_1000": VALUE})
+    elif measure == "lisa":
+        t = hotspots(key, sel, "local_moran")[[AREA_CODE, PERIOD, "lisa_label"]].rename(columns={"lisa_label": VALUE})
+    elif measure == "gi_bin":
+        t = hotspots(key, sel, "gi_star")[[AREA_CODE, PERIOD, "gi_label"]].rename(columns={"gi_label": VALUE})
+    elif measure == "ehsa":
+        t = emerging(key, sel, period)[[AREA_CODE, "ehsa_category"]].rename(columns={"ehsa_category": VALUE})
+        t.insert(1, PERIOD, period)
+    else:
+        raise AtlasError(f"unknown map measure {measure!r}; choose one of {', '.join(MEASURES)}")
+    return t.reset_index(drop=True)
+
+
+@st.cache_data(show_spinner=False)
+def map_classes(key: StoreKey, sel: Selection, measure: str, scheme: str, k: int, breaks: tuple[float, ...] | None):
+    """Class breaks over every period of the selection (geo.classify), so periods share one legend."""
+    from geo.classify import classify
+
+    return classify(measure_values(key, sel, measure, "")[VALUE] if measure != "ehsa" else pd.Series([], dtype=float),
+                    scheme, k, breaks)
+
+
+@st.cache_data(show_spinner=False)
+def neighbours(key: StoreKey, sel: Selection, code: str) -> list[str]:
+    """Codes of `code`'s neighbours in the queen contiguity weights the hot spot statistics use."""
+    from atlas.analyses import area_weights
+
+    lads = tuple(sorted(rates(key, sel)[LAD_CODE].dropna().astype(str).unique()))
+    sw, _ = area_weights(sel.boundary_set, sel.level, lads or None)
+    if code not in sw.index:
+        return []
+    row = sw.binary[sw.index.get_loc(code)]
+    return [sw.codes[j] for j in row.indices]
+
+
+@st.cache_data(show_spinner=False)
+def transitions(key: StoreKey, sel: Selection, period: str, previous: str) -> pd.DataFrame:
+    """Gi* hot/cold spot changes from `previous` to `period` (analysis.emerging.hot_spot_transitions), named."""
+    from analysis.emerging import hot_spot_transitions
+
+    gi = hotspots(key, sel, "gi_star")
+    bins = gi.pivot(index=AREA_CODE, columns=PERIOD, values="gi_bin")
+    out = hot_spot_transitions(bins[previous], bins[period])
+    names = gi.drop_duplicates(AREA_CODE).set_index(AREA_CODE)["area_name"]
+    out.insert(1, "area_name", out[AREA_CODE].map(names))
+    return out
+
+
+@st.cache_data(show_spinner="Drawing small maps…")
+def gi_multiples_png(key: StoreKey, sel: Selection, periods: tuple[str, ...]) -> bytes:
+    """Small static maps of the Gi* hot/cold spot bins in `periods` (geo.maps.small_multiples_png)."""
+    from analysis.hotspots import GI_COLOURS
+    from geo.maps import small_multiples_png
+
+    gi = hotspots(key, sel, "gi_star")
+    return small_multiples_png(selection_areas(key, sel), gi[gi[PERIOD].isin(periods)], "gi_label", GI_COLOURS,
+                               list(periods))

@@ -1,12 +1,20 @@
-"""The shared frame every page sits in: sidebar controls, synthetic-data notice, attribution."""
+"""The shared frame every page sits in: sidebar controls mirrored in the URL, synthetic notice, attribution.
+
+Every choice lives in st.session_state (widget keys ``frame_*``) so it persists across pages, and is
+written to st.query_params on every run so the address bar always reopens the same view. On a
+session's first run the query string is read back; a value that does not fit the data falls back to
+the default and the page says so.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pandas as pd
 import streamlit as st
 
-from geo.schema import LEVELS, SYNTHETIC_LABEL
+from analysis.disclosure import suppress_small_counts
+from geo.schema import ALL_CATEGORIES, COUNT, DENOMINATORS, GRAINS, LEVELS, RATE_PER_1000, SYNTHETIC_LABEL
 from pages import _cache
 
 # Verbatim from ../shared/data/SOURCES.md, "Attribution block" (OGL v3 / OS OpenData).
@@ -29,9 +37,61 @@ LEVEL_LABELS: dict[str, str] = {
     "locality": "Locality",
     "lad": "Local authority",
 }
+GRAIN_LABELS: dict[str, str] = {
+    "month": "Month",
+    "quarter": "Quarter (calendar)",
+    "fyquarter": "Quarter (financial, Q1 = Apr–Jun)",
+    "fy": "Financial year (Apr–Mar)",
+    "year": "Calendar year",
+}
+DENOMINATOR_LABELS: dict[str, str] = {
+    "total": "All residents",
+    "16plus": "Residents aged 16+",
+    "18plus": "Residents aged 18+",
+    "female16plus": "Women aged 16+",
+}
 DEFAULT_LEVEL = "ward"
-GRAIN = "fy"  # the period control offers financial years (UK public-sector reporting year)
+DEFAULT_GRAIN = "fy"  # UK public-sector reporting year
+DEFAULT_DENOMINATOR = "total"
+GRAIN = DEFAULT_GRAIN  # kept for pages written against the first frame
+PUBLICATION_NOTE = "Publication mode: counts of 1–4 are shown as “<5” and their rates and intervals are blank."
+SUPPRESSION_THRESHOLD = 5
+# Figures derived from an area's count, blanked with it in publication mode.
+RATE_FIGURES: tuple[str, ...] = (
+    RATE_PER_1000, "rate_lower_95", "rate_upper_95", "rate_lower_998", "rate_upper_998", "rate_ratio",
+    "incident_share", "eb_rate_per_1000", "count_change", "pct_change", "rate_from", "rate_to",
+    "rate_change",
+)
+
 _STATE_KEY = "atlas_frame"
+_LOADED_KEY = "frame_query_loaded"
+_WARN_KEY = "frame_query_warnings"
+_FROM_URL_KEY = "frame_from_url"  # widget keys seeded from the URL on this run (checked, then cleared)
+# URL parameter -> widget key. Missing parameters mean "default".
+QUERY_KEYS: dict[str, str] = {
+    "dataset": "frame_dataset",
+    "level": "frame_level",
+    "area": "frame_area",
+    "category": "frame_category",
+    "grain": "frame_grain",
+    "period": "frame_period",
+    "denominator": "frame_denominator",
+    "publication": "frame_publication",
+}
+_ALL = ""  # option value for "no filter" / "all categories" (selectbox options must be hashable, '' reads well in URLs)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The part of the frame that decides which table an analysis runs on (a cache key; no period)."""
+
+    dataset: str
+    boundary_set: str
+    level: str
+    grain: str
+    area_filter: str | None
+    denominator: str
+    category: str | None
 
 
 @dataclass(frozen=True)
@@ -44,11 +104,57 @@ class Frame:
     level: str
     grain: str
     period: str | None  # None when the dataset has no counts yet
+    area_filter: str | None = None  # local authority code; None = every covered authority
+    category: str | None = None  # None = all categories summed
+    denominator: str = DEFAULT_DENOMINATOR
+    publication: bool = False
+
+    @property
+    def selection(self) -> Selection:
+        """Cache key of the analysis tables behind this frame (everything but period and publication)."""
+        return Selection(self.dataset, self.boundary_set, self.level, self.grain, self.area_filter,
+                         self.denominator, self.category)
+
+
+def _seed_from_query() -> None:
+    """Once per session: copy URL parameters into the widget state (validated later, when options are known)."""
+    if st.session_state.get(_LOADED_KEY):
+        return
+    st.session_state[_LOADED_KEY] = True
+    st.session_state[_WARN_KEY] = []
+    st.session_state[_FROM_URL_KEY] = set()
+    for param, key in QUERY_KEYS.items():
+        if param in st.query_params:
+            st.session_state[_FROM_URL_KEY].add(key)
+            value = st.query_params[param]
+            if key == "frame_publication":
+                st.session_state[key] = value.lower() in ("1", "true", "yes", "on")
+            else:
+                st.session_state[key] = value
+
+
+def _fit(key: str, options: list, default, what: str) -> None:
+    """Keep a stored choice only when it is still an option; otherwise default (with a warning if it came from the URL)."""
+    if key in st.session_state and st.session_state[key] not in options:
+        bad = st.session_state[key]
+        st.session_state[key] = default
+        if key in st.session_state.get(_FROM_URL_KEY, ()):  # a shared link, not a change of another control
+            st.session_state.setdefault(_WARN_KEY, []).append(f"The link asked for {what} {bad!r}, which this data does not have; showing {default or 'all'!r} instead.")
+
+
+def _select(label: str, options: list, default, key: str, what: str, **kwargs):
+    """A selectbox whose state survives reruns and pages, defaulting to `default`."""
+    _fit(key, options, default, what)
+    if key not in st.session_state:
+        st.session_state[key] = default
+    return st.selectbox(label, options, key=key, **kwargs)
 
 
 def render_frame() -> Frame | None:
     """Draw the sidebar controls and the synthetic notice; None when there is no dataset."""
-    datasets = _cache.dataset_table(_cache.store_key())
+    _seed_from_query()
+    key = _cache.store_key()
+    datasets = _cache.dataset_table(key)
     if datasets.empty:
         st.sidebar.info("No datasets yet.")
         st.session_state[_STATE_KEY] = None  # never leave a previous run's frame for the pages
@@ -57,38 +163,81 @@ def render_frame() -> Frame | None:
     synthetic = dict(zip(names, datasets["synthetic"].astype(bool)))
     sets = dict(zip(names, datasets["boundary_set"].astype(str)))
     with st.sidebar:
-        dataset = st.selectbox(
-            "Dataset",
-            names,
+        dataset = _select(
+            "Dataset", names, names[0], "frame_dataset", "dataset",
             # Flag synthetic datasets in the list unless their name already says so.
             format_func=lambda n: f"{n} (synthetic)" if synthetic[n] and "synthetic" not in n.lower() else n,
-            key="frame_dataset",
         )
-        levels = [lv for lv in LEVELS if lv in _cache.boundary_levels(sets[dataset])]
-        level = st.selectbox(
-            "Level",
-            levels,
-            index=levels.index(DEFAULT_LEVEL) if DEFAULT_LEVEL in levels else 0,
-            format_func=LEVEL_LABELS.get,
-            key="frame_level",
-        )
-        periods = _cache.period_options(_cache.store_key(), dataset, GRAIN)
-        period = st.selectbox(
-            "Financial year",
-            periods,
-            index=0,  # newest first: the latest financial year is the default
-            key="frame_period",
-            help="UK financial year, April to March.",
-        ) if periods else None
+        bset = sets[dataset]
+        levels = [lv for lv in LEVELS if lv in _cache.boundary_levels(bset)]
+        level = _select("Level", levels, DEFAULT_LEVEL if DEFAULT_LEVEL in levels else levels[0],
+                        "frame_level", "level", format_func=LEVEL_LABELS.get)
+        grains = [g for g in GRAINS if _cache.period_options(key, dataset, g)] or [DEFAULT_GRAIN]
+        grain = _select("Period grain", grains, DEFAULT_GRAIN if DEFAULT_GRAIN in grains else grains[-1],
+                        "frame_grain", "grain", format_func=GRAIN_LABELS.get)
+        periods = _cache.period_options(key, dataset, grain)
+        period = _select("Period", periods, periods[0], "frame_period", "period",
+                         help="Newest first; the latest period is the default.") if periods else None
+        lads = _cache.lad_options(key, dataset, bset, level, grain)
+        area = _select("Local authority", [_ALL, *lads], _ALL, "frame_area", "local authority",
+                       format_func=lambda c: "All covered authorities" if c == _ALL else f"{lads[c]} ({c})")
+        cats = _cache.categories(key, dataset)
+        cat_options = [_ALL, *[c for c in cats if c != ALL_CATEGORIES]]
+        category = _select("Category", cat_options, _ALL, "frame_category", "category",
+                           format_func=lambda c: "All categories" if c == _ALL else c,
+                           disabled=len(cat_options) == 1)
+        denominator = _select("Rate per 1,000 of", list(DENOMINATORS), DEFAULT_DENOMINATOR,
+                              "frame_denominator", "denominator", format_func=DENOMINATOR_LABELS.get)
+        if not isinstance(st.session_state.get("frame_publication", False), bool):
+            st.session_state["frame_publication"] = False
+        publication = st.toggle("Publication mode", key="frame_publication",
+                                help="Suppress counts of 1–4 (shown as “<5”) and blank their rates, "
+                                     "for tables and maps that will be shared outside the partnership.")
+    for message in st.session_state.get(_WARN_KEY, []):
+        st.warning(message, icon="🔗")
+    st.session_state[_WARN_KEY] = []
+    st.session_state[_FROM_URL_KEY] = set()
     if synthetic[dataset]:
         st.warning(
             f"**{dataset}** is {SYNTHETIC_LABEL}: generated counts for trying the dashboard, "
             "not real incidents.",
             icon="⚠️",
         )
-    frame = Frame(dataset, sets[dataset], synthetic[dataset], level, GRAIN, period)
+    if publication:
+        st.info(PUBLICATION_NOTE, icon="🔒")
+    frame = Frame(dataset, bset, synthetic[dataset], level, grain, period, area or None, category or None,
+                  denominator, bool(publication))
+    _write_query(frame)
     st.session_state[_STATE_KEY] = frame
     return frame
+
+
+def _write_query(frame: Frame) -> None:
+    """Mirror the frame in the URL (only what differs from the defaults, so links stay short)."""
+    wanted = {
+        "dataset": frame.dataset, "level": frame.level, "grain": frame.grain, "period": frame.period,
+        "area": frame.area_filter, "category": frame.category,
+        "denominator": frame.denominator if frame.denominator != DEFAULT_DENOMINATOR else None,
+        "publication": "1" if frame.publication else None,
+    }
+    for param, value in wanted.items():
+        if value is None:
+            if param in st.query_params:
+                del st.query_params[param]
+        elif st.query_params.get(param) != value:
+            st.query_params[param] = value
+
+
+def publish(table: pd.DataFrame, frame: Frame, count_cols: tuple[str, ...] = (COUNT,),
+            dependent: tuple[str, ...] = RATE_FIGURES) -> pd.DataFrame:
+    """The table as publication mode shows it: counts 1–4 as "<5", figures derived from them blank.
+
+    analysis.disclosure.suppress_small_counts does the work; with publication mode off the table is
+    returned unchanged (same object).
+    """
+    if not frame.publication:
+        return table
+    return suppress_small_counts(table, SUPPRESSION_THRESHOLD, count_cols, dependent)
 
 
 def current_frame() -> Frame | None:
@@ -97,6 +246,7 @@ def current_frame() -> Frame | None:
 
 
 def render_attribution() -> None:
-    """Data attribution required by the Open Government Licence, under every page."""
-    st.divider()
-    st.caption(ATTRIBUTION)
+    """Data attribution required by the Open Government Licence, at the foot of the sidebar on every page."""
+    with st.sidebar:
+        st.divider()
+        st.caption(ATTRIBUTION)

@@ -1,70 +1,132 @@
-"""Map page: choropleth of incident counts for the chosen level and financial year."""
+"""Map explorer: choropleth of a measure for the frame's period, classes fixed across periods, area profile below."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from geo.maps import build_choropleth
-from geo.schema import CODE, COUNT, NAME, AtlasError
+from analysis.hotspots import GI_COLOURS, LISA_COLOURS
+from geo.classify import SCHEMES, parse_breaks
+from geo.maps import EHSA_COLOURS, PALETTE_LABELS, build_categorical_map, build_choropleth
+from geo.schema import AREA_CODE, AREA_NAME, CODE, COUNT, NAME, PERIOD, RATE_PER_1000, AtlasError
 from pages import _cache
-from pages._frame import LEVEL_LABELS, MAP_ATTRIBUTION, current_frame
+from pages._frame import LEVEL_LABELS, MAP_ATTRIBUTION, PUBLICATION_NOTE, RATE_FIGURES, current_frame, publish
+
+COLOURS = {"lisa": LISA_COLOURS, "gi_bin": GI_COLOURS, "ehsa": EHSA_COLOURS}
+INTERVAL = "interval_95"
 
 frame = current_frame()
-st.header("Incident map")
+st.header("Map explorer")
 if frame is None or frame.period is None:
     st.info("This dataset has no counts yet: import a file to see the map.")
     st.stop()
+key, sel, level_label = _cache.store_key(), frame.selection, LEVEL_LABELS[frame.level]
 
-level_label = LEVEL_LABELS[frame.level]
+c1, c2, c3, c4 = st.columns([3, 2, 1, 2])
+measure = c1.selectbox("Measure", list(_cache.MEASURES), format_func=_cache.MEASURES.get, key="map_measure")
+categorical = measure in _cache.CATEGORICAL_MEASURES
+scheme = c2.selectbox("Classes", list(SCHEMES), format_func=SCHEMES.get, key="map_scheme", disabled=categorical)
+k = c3.number_input("Number", 2, 7, 5, key="map_k", disabled=categorical or scheme == "fixed")
+palette = c4.selectbox("Colours", list(PALETTE_LABELS), format_func=PALETTE_LABELS.get, key="map_palette",
+                       disabled=categorical)
+breaks = None
+if scheme == "fixed" and not categorical:
+    text = st.text_input("Upper bounds of the classes, separated by commas", "5, 10, 20, 40", key="map_breaks")
+    try:
+        breaks = parse_breaks(text)
+    except AtlasError as exc:
+        st.error(str(exc))
+        st.stop()
+
+periods = list(reversed(_cache.period_options(key, frame.dataset, frame.grain)))  # chronological for the slider
+st.session_state["map_period"] = frame.period  # the slider follows the sidebar (and other pages)
+
+
+def _step() -> None:
+    """The slider moves the shared period, so every page follows it."""
+    st.session_state["frame_period"] = st.session_state["map_period"]
+
+
+if len(periods) > 1:
+    st.select_slider("Step through periods", periods, key="map_period", on_change=_step)
+period = frame.period
+
 try:
-    key = _cache.store_key()
-    selection_key = (key, frame.dataset, frame.boundary_set, frame.level, frame.grain)
-    values = _cache.area_counts(*selection_key, frame.period)
-    areas = _cache.map_areas(frame.level, frame.boundary_set, _cache.coverage(*selection_key))
-    excluded = _cache.excluded_incidents(*selection_key)
-except AtlasError as exc:  # e.g. counts stored at a coarser level than the one chosen
+    base = _cache.rates(key, sel)
+    values = _cache.measure_values(key, sel, measure, period if measure == "ehsa" else "")
+    areas = _cache.selection_areas(key, sel)
+    classes = None if categorical else _cache.map_classes(key, sel, measure, scheme, int(k), breaks)
+except AtlasError as exc:
     st.error(str(exc))
     st.stop()
 
-if values.empty:
-    st.info(f"No {level_label.lower()} areas to map for this dataset.")
-    st.stop()
-
-total = int(values[COUNT].sum())
-c1, c2, c3 = st.columns(3)
-c1.metric("Areas", f"{len(values):,}")
-c2.metric("Incidents", f"{total:,}")
-c3.metric("Financial year", frame.period)
+now = base[base[PERIOD] == period].merge(values[values[PERIOD] == period].drop(columns=PERIOD), on=AREA_CODE, how="left")
+now = publish(now, frame, dependent=RATE_FIGURES + (() if categorical else (_cache.VALUE,)))
+lo, hi = now["rate_lower_95"].map("{:.2f}".format), now["rate_upper_95"].map("{:.2f}".format)
+now[INTERVAL] = (lo + " – " + hi).where(now["rate_lower_95"].notna(), "no data")
+tips = [NAME, CODE, COUNT, RATE_PER_1000, INTERVAL] + ([_cache.VALUE] if measure in ("eb_rate", *COLOURS) else [])
+aliases = [level_label, "Code", "Incidents", "Rate per 1,000", "95% interval"] + (
+    [_cache.MEASURES[measure]] if len(tips) > 5 else [])
+title = f"{_cache.MEASURES[measure]}, {period}"
+note = PUBLICATION_NOTE if frame.publication else None
+if categorical:
+    fmap = build_categorical_map(areas, now, _cache.VALUE, COLOURS[measure], tips, aliases=aliases,
+                                 legend_title=title, attribution=MAP_ATTRIBUTION, legend_note=note)
+else:
+    fmap = build_choropleth(areas, now, _cache.VALUE, tips, aliases=aliases, palette=palette, classes=classes,
+                            legend_title=title, attribution=MAP_ATTRIBUTION, legend_note=note)
+# The legend in words (also what a screen reader gets): each class or category with its number of areas.
+if categorical:
+    tally = now[_cache.VALUE].value_counts()
+    legend = [f"{c}: {tally[c]}" for c in COLOURS[measure] if c in tally.index]
+else:
+    cls = pd.Series(classes.assign(now[_cache.VALUE])).value_counts()
+    legend = [f"{lab}: {cls.get(i, 0)}" for i, lab in enumerate(classes.labels())] + (
+        [f"no data: {cls[-1]}"] if -1 in cls.index else [])
 st.caption(
-    f"{len(values):,} {level_label.lower()} areas, {total:,} incidents in {frame.period} "
-    f"(financial year April to March). Colours are quantile classes of the count; "
-    "hover an area for its name, code and count, click it to select it."
-)
-
-if excluded:
-    st.warning(
-        f"{excluded:,} incidents cannot be shown at {level_label.lower()} level "
-        "(stored at a coarser level, or outside the boundary lookups)."
-    )
-
-fmap = build_choropleth(
-    areas,
-    values,
-    COUNT,
-    tooltip_cols=[NAME, CODE, COUNT],
-    aliases=[level_label, "Code", "Incidents"],
-    legend_title=f"Incidents {frame.period}",
-    attribution=MAP_ATTRIBUTION,
+    f"Legend ({_cache.MEASURES[measure].lower()}, areas per class): " + "; ".join(legend))
+st.caption(
+    f"{len(now):,} areas ({level_label}) in {period}. "
+    + ("Categories from the hot spot analysis." if categorical else
+       f"{SCHEMES[scheme].split(' (')[0]} classes computed over all {len(periods)} periods, so maps of "
+       "different periods share one legend.")
+    + " Hover an area for its figures; click it (or pick it below) for its profile."
 )
 # Click-only return values: panning and zooming then do not rerun the script.
-clicked = st_folium(
-    fmap,
-    key=f"map-{frame.dataset}-{frame.level}-{frame.period}",
-    height=560,
-    use_container_width=True,
-    returned_objects=["last_object_clicked_tooltip"],
-)
-selection = (clicked or {}).get("last_object_clicked_tooltip")
-if selection:
-    st.caption(f"Selected: {' '.join(str(selection).split())}")
+clicked = st_folium(fmap, key=f"map-{hash((sel, measure, period))}", height=520, use_container_width=True,
+                    returned_objects=["last_active_drawing"])
+drawing = (clicked or {}).get("last_active_drawing") or {}
+code = str(drawing.get("id") or drawing.get("properties", {}).get(CODE) or "")
+if code and code != st.session_state.get("map_last_click"):
+    st.session_state["map_last_click"] = st.session_state["map_area"] = code
+
+names = dict(zip(now[AREA_CODE], now[AREA_NAME]))
+if st.session_state.get("map_area") not in names:
+    st.session_state["map_area"] = ""
+area = st.selectbox("Area profile", ["", *sorted(names, key=names.get)], key="map_area",
+                    format_func=lambda c: "Click an area on the map, or choose one" if c == "" else f"{names[c]} ({c})")
+if not area:
+    st.stop()
+
+# ---- profile of the selected area
+history = publish(base[base[AREA_CODE] == area], frame)
+rank = _cache.ranked(key, sel, period).set_index(AREA_CODE)
+row = publish(rank.loc[[area]].reset_index(), frame).iloc[0]
+st.subheader(f"{names[area]} ({area})")
+m1, m2, m3, m4 = st.columns(4)
+m1.metric(f"Incidents {period}", str(row[COUNT]))
+m2.metric("Rate per 1,000", "–" if pd.isna(row[RATE_PER_1000]) else f"{row[RATE_PER_1000]:.2f}")
+m3.metric("Rank by rate", "–" if pd.isna(row[RATE_PER_1000]) else f"{row['rank']} of {row['rank_of']}")
+m4.metric("Compared with the whole area", str(row["compared_to_whole_area"]) if pd.notna(row["compared_to_whole_area"]) else "–")
+chart = history.set_index(PERIOD)[[COUNT, RATE_PER_1000]].apply(pd.to_numeric, errors="coerce")
+g1, g2 = st.columns(2)
+g1.caption("Incidents by period")
+g1.line_chart(chart[COUNT], height=180)
+g2.caption("Rate per 1,000 by period")
+g2.line_chart(chart[RATE_PER_1000], height=180)
+near = _cache.neighbours(key, sel, area)
+st.caption("Neighbours: " + (", ".join(sorted(names.get(c, c) for c in near)) or "none (an island)"))
+gi = _cache.hotspots(key, sel, "gi_star")
+gi = gi[gi[AREA_CODE] == area].set_index(PERIOD)["gi_label"]
+st.dataframe(gi.tail(12).rename("Gi* hot spot").to_frame().T, hide_index=True)

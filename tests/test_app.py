@@ -87,30 +87,63 @@ def test_first_start_creates_demo_dataset_and_flags_it_synthetic(first_start: tu
                for c in at.caption)
 
 
-def test_changing_level_changes_areas_but_not_total(app: AppTest):
-    before = _metric(app, "Incidents")
-    for level in ("lsoa", "msoa", "locality", "lad", "ward"):
-        app.selectbox(key="frame_level").set_value(level)
-        _rerun(app)
-        assert _metric(app, "Areas") == str(AREAS_BY_LEVEL[level]), level
-        assert _metric(app, "Incidents") == before  # rolling up conserves counts
-        assert any(c.value.startswith(f"{AREAS_BY_LEVEL[level]:,} ") for c in app.caption)
+def _open(app: AppTest, page: str) -> AppTest:
+    app.switch_page(page)
+    return _rerun(app)
 
 
-def test_default_is_latest_financial_year_and_changing_period_changes_total(app: AppTest, atlas_home: Path):
+def test_every_registered_page_renders_in_the_router(app: AppTest):
+    pages = [p for p in ("overview", "map", "hotspots", "compare", "priority", "data", "about")
+             if (PROJECT_ROOT / "pages" / f"{p}.py").is_file()]
+    for page in pages:
+        _open(app, f"pages/{page}.py")
+        assert app.selectbox(key="frame_level").value == "ward", page  # the shared sidebar is drawn
+        assert any("Contains Ordnance Survey data" in c.value for c in app.caption), page
+
+
+def test_default_page_is_the_overview_for_the_latest_financial_year(app: AppTest, atlas_home: Path):
     dataset = app.selectbox(key="frame_dataset").value
     totals = _fy_totals(atlas_home / "atlas.duckdb", dataset)
     options = app.selectbox(key="frame_period").options
     assert options == sorted(totals.index, reverse=True)  # newest first
-    latest, earliest = options[0], options[-1]
-    assert app.selectbox(key="frame_period").value == latest
-    assert app.selectbox(key="frame_level").value == "ward"
-    assert _metric(app, "Financial year") == latest
-    assert _metric(app, "Areas") == str(AREAS_BY_LEVEL["ward"])
-    assert _metric(app, "Incidents") == f"{totals[latest]:,}"
+    assert app.selectbox(key="frame_period").value == options[0]
+    assert app.header[0].value.startswith("Overview")
+    assert _metric(app, "Incidents") == f"{totals[options[0]]:,}"
 
-    app.selectbox(key="frame_period").set_value(earliest)
+
+def test_choices_are_written_to_the_url(app: AppTest):
+    assert app.query_params["grain"] == ["fy"] or app.query_params["grain"] == "fy"
+    app.selectbox(key="frame_level").set_value("msoa")
+    app.selectbox(key="frame_area").set_value("E06000047")
+    app.toggle(key="frame_publication").set_value(True)
     _rerun(app)
-    assert _metric(app, "Financial year") == earliest
-    assert _metric(app, "Incidents") == f"{totals[earliest]:,}"
-    assert totals[earliest] != totals[latest]
+    params = {k: (v[0] if isinstance(v, list) else v) for k, v in app.query_params.items()}
+    assert params["level"] == "msoa" and params["area"] == "E06000047" and params["publication"] == "1"
+    assert "denominator" not in params  # defaults are left out of the link
+
+
+def test_a_shared_link_reopens_the_view(first_start: tuple[AppTest, Path], atlas_home: Path):
+    shutil.copy(first_start[1], atlas_home / "atlas.duckdb")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"level": "lsoa", "grain": "quarter", "period": "2024-Q3", "area": "E06000005",
+                            "denominator": "18plus", "publication": "1", "category": "Violence with injury"})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    got = {k: at.selectbox(key=f"frame_{k}").value for k in ("level", "grain", "period", "area", "denominator", "category")}
+    assert got == {"level": "lsoa", "grain": "quarter", "period": "2024-Q3", "area": "E06000005",
+                   "denominator": "18plus", "category": "Violence with injury"}
+    assert at.toggle(key="frame_publication").value is True
+    assert not [w for w in at.warning if "link asked" in w.value]
+
+
+def test_invalid_link_values_fall_back_with_a_warning(first_start: tuple[AppTest, Path], atlas_home: Path):
+    shutil.copy(first_start[1], atlas_home / "atlas.duckdb")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"level": "county", "period": "1999/00", "area": "E99999999", "grain": "fy"})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="frame_level").value == "ward"
+    assert at.selectbox(key="frame_period").value == at.selectbox(key="frame_period").options[0]
+    assert at.selectbox(key="frame_area").value == ""
+    warned = " ".join(w.value for w in at.warning if "link asked" in w.value)
+    assert "'county'" in warned and "'1999/00'" in warned and "'E99999999'" in warned

@@ -94,6 +94,44 @@ def _map_frame(page, timeout_s: float = 90):
     raise AssertionError(f"no st_folium polygons after {timeout_s}s; frames: {[f.url for f in page.frames]}")
 
 
+# menu title -> (file, has a folium map). Matches app.py's PAGES. Pages are opened from the sidebar
+# menu, as a user does: a deep link makes Streamlit's frontend probe <path>/_stcore/health for a base
+# path first, which logs two harmless 404s that would hide real failed requests.
+PAGES = {
+    "Overview": ("overview", True),
+    "Map explorer": ("map", True),
+    "Hotspots over time": ("hotspots", True),
+    "Compare localities": ("compare", False),
+    "Priority areas": ("priority", False),
+    "Data": ("data", False),
+    "About / method": ("about", False),
+}
+
+
+def _open(page, title: str) -> None:
+    """Click the page's entry in the sidebar menu and wait until its script has finished."""
+    page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).first.click()
+    page.wait_for_timeout(500)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=60_000)
+
+
+def _watch(page, failed: list, console_errors: list, page_errors: list, requested: list) -> None:
+    page.on("requestfailed", lambda r: failed.append(f"{r.url} {r.failure}"))
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: page_errors.append(str(e)))
+    page.on("request", lambda r: requested.append(r.url))
+
+
+def _assert_clean(failed: list, console_errors: list, page_errors: list, requested: list) -> None:
+    assert failed == []
+    assert console_errors == []
+    assert page_errors == []
+    foreign = sorted({urlparse(u).netloc for u in requested
+                      if urlparse(u).scheme in ("http", "https", "ws", "wss")
+                      and urlparse(u).hostname not in LOCAL_HOSTS})
+    assert foreign == []
+
+
 def test_map_renders_offline_in_chromium(server: str):
     from playwright.sync_api import sync_playwright
 
@@ -103,11 +141,11 @@ def test_map_renders_offline_in_chromium(server: str):
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1400})
-            page.on("requestfailed", lambda r: failed.append(f"{r.url} {r.failure}"))
-            page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: page_errors.append(str(e)))
-            page.on("request", lambda r: requested.append(r.url))
+            _watch(page, failed, console_errors, page_errors, requested)
             page.goto(server, wait_until="domcontentloaded")
+            page.get_by_text("synthetic demo data").first.wait_for(timeout=60_000)
+            _open(page, "Map explorer")
+            page.get_by_role("heading", name="Map explorer").wait_for(timeout=30_000)
 
             frame = _map_frame(page)
             polygons = frame.locator("path.leaflet-interactive")
@@ -116,15 +154,15 @@ def test_map_renders_offline_in_chromium(server: str):
             assert polygons.first.is_visible()
             assert frame.locator(".atlas-legend").is_visible()
             page.get_by_text("synthetic demo data").first.wait_for(timeout=10_000)
-            # Hover shows the tooltip (name, code, count); a click round-trips to Python.
+            # Hover shows the tooltip (name, code, count); a click round-trips to Python and opens the profile.
             target = frame.locator("path.leaflet-interactive").nth(n // 2)
             target.hover(force=True)
             tooltip = frame.locator(".leaflet-tooltip")
             tooltip.wait_for(timeout=10_000)
             assert "Code" in tooltip.inner_text() and "Incidents" in tooltip.inner_text()
             target.click(force=True)
-            page.get_by_text("Selected:").first.wait_for(timeout=30_000)
-            assert "E05" in page.get_by_text("Selected:").first.inner_text()  # a ward code
+            page.get_by_text("Rank by rate").first.wait_for(timeout=30_000)
+            assert "(E05" in page.locator("h3").filter(has_text="(E05").first.inner_text()  # a ward code
             page.wait_for_timeout(1000)  # let late asset requests finish (or fail) before judging
             page.screenshot(path=str(ARTIFACTS / "map_page.png"), full_page=True)
             frame.locator(".folium-map, #map_div").first.screenshot(path=str(ARTIFACTS / "map_only.png"))
@@ -133,10 +171,32 @@ def test_map_renders_offline_in_chromium(server: str):
 
     # Leaflet, its CSS and images came from /app/static on the same server.
     assert any(u.endswith("/app/static/leaflet/leaflet.js") for u in requested)
-    assert failed == []
-    assert console_errors == []
-    assert page_errors == []
-    foreign = sorted({urlparse(u).netloc for u in requested
-                      if urlparse(u).scheme in ("http", "https", "ws", "wss")
-                      and urlparse(u).hostname not in LOCAL_HOSTS})
-    assert foreign == []
+    _assert_clean(failed, console_errors, page_errors, requested)
+
+
+def test_every_page_loads_cleanly_in_chromium(server: str):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    failed, console_errors, page_errors, requested = [], [], [], []
+    pages = {u: v for u, v in PAGES.items() if (PROJECT_ROOT / "pages" / f"{v[0]}.py").is_file()}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 768})
+            _watch(page, failed, console_errors, page_errors, requested)
+            page.goto(server, wait_until="domcontentloaded")
+            page.get_by_text("synthetic demo data").first.wait_for(timeout=60_000)
+            for title, (name, has_map) in pages.items():
+                _open(page, title)
+                if has_map:
+                    page.wait_for_timeout(2000)  # the new page's map replaces the previous one
+                    polygons = _map_frame(page).locator("path.leaflet-interactive")
+                    assert polygons.count() > 0 and polygons.first.is_visible(), name
+                page.wait_for_timeout(1500)
+                errors = page.locator('[data-testid="stException"]')
+                assert errors.count() == 0, f"{name}: {errors.first.inner_text() if errors.count() else ''}"
+                page.screenshot(path=str(ARTIFACTS / f"page_{name}.png"), full_page=False)
+        finally:
+            browser.close()
+    _assert_clean(failed, console_errors, page_errors, requested)

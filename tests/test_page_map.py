@@ -1,0 +1,139 @@
+"""Map explorer page (AppTest on a private copy of one demo store per module)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from geo.schema import PROJECT_ROOT
+
+APP = str(PROJECT_ROOT / "app.py")
+PAGE = "pages/map.py"
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The synthetic demo dataset, built once for this module."""
+    from demo.dataset import ensure_demo_dataset
+    from store import Store
+
+    path = tmp_path_factory.mktemp("demo") / "atlas.duckdb"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ATLAS_HOME", str(path.parent))
+        mp.setenv("ATLAS_STORE", str(path))
+        ensure_demo_dataset(Store(path))
+    return path
+
+
+def open_page(demo_store: Path, atlas_home: Path, page: str = PAGE, **query: str) -> AppTest:
+    """The app on `page` (through the router, with its sidebar), optionally opened from a URL query."""
+    shutil.copy(demo_store, atlas_home / "atlas.duckdb")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update(query)
+    at.run()
+    at.switch_page(page)
+    return run(at)
+
+
+def run(at: AppTest) -> AppTest:
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def legend(at: AppTest) -> str:
+    (text,) = [c.value for c in at.caption if c.value.startswith("Legend (")]
+    return text
+
+
+def metric(at: AppTest, label: str) -> str:
+    (value,) = [m.value for m in at.metric if m.label == label]
+    return value
+
+
+@pytest.fixture
+def page(demo_store: Path, atlas_home: Path) -> AppTest:
+    return open_page(demo_store, atlas_home)
+
+
+def _areas_in_legend(text: str) -> int:
+    return sum(int(part.rsplit(": ", 1)[1]) for part in text.split("): ", 1)[1].split("; "))
+
+
+def test_map_renders_with_sidebar_and_counts_every_ward(page: AppTest):
+    assert page.selectbox(key="frame_level").value == "ward"
+    assert _areas_in_legend(legend(page)) == 63 + 24
+    assert any(c.value.startswith("87 areas (Ward) in 2024/25") for c in page.caption)
+
+
+def test_each_measure_changes_the_legend(page: AppTest):
+    seen = {}
+    for measure in ("count", "rate", "eb_rate", "lisa", "gi_bin", "ehsa"):
+        page.selectbox(key="map_measure").set_value(measure)
+        seen[measure] = legend(run(page))
+        assert _areas_in_legend(seen[measure]) == 87, measure
+    assert len(set(seen.values())) == 6
+    assert "High-High" in seen["lisa"] or "Low-Low" in seen["lisa"]
+    assert "Hot spot" in seen["gi_bin"] and "Hot Spot" in seen["ehsa"]
+
+
+def test_scheme_and_fixed_breaks_change_classes_and_hold_across_periods(page: AppTest):
+    quantiles = legend(page)
+    page.selectbox(key="map_scheme").set_value("equal_interval")
+    equal = legend(run(page))
+    assert equal != quantiles
+    page.selectbox(key="map_scheme").set_value("natural_breaks")
+    assert legend(run(page)) not in (equal, quantiles)
+    page.selectbox(key="map_scheme").set_value("fixed")
+    run(page).text_input(key="map_breaks").set_value("50, 100")
+    fixed = legend(run(page))
+    labels = [p.rsplit(": ", 1)[0] for p in fixed.split("): ", 1)[1].split("; ")]
+    assert labels[0].endswith(" – 50") and labels[1] == "51 – 100"
+    # Classes are computed over all periods: stepping back in time keeps the same class labels.
+    page.select_slider(key="map_period").set_value("2019/20")
+    earlier = legend(run(page))
+    assert page.selectbox(key="frame_period").value == "2019/20"  # the slider moves the shared period
+    assert [p.rsplit(": ", 1)[0] for p in earlier.split("): ", 1)[1].split("; ")] == labels
+    assert earlier != fixed  # but the areas per class differ
+    page.text_input(key="map_breaks").set_value("50, lots")
+    page.run()
+    assert any("'lots' is not a number" in e.value for e in page.error)
+
+
+def test_level_area_filter_and_grain_change_the_map(page: AppTest):
+    page.selectbox(key="frame_level").set_value("lsoa")
+    assert _areas_in_legend(legend(run(page))) == 324 + 65
+    page.selectbox(key="frame_area").set_value("E06000005")  # Darlington
+    assert _areas_in_legend(legend(run(page))) == 65
+    page.selectbox(key="frame_grain").set_value("month")
+    run(page)
+    assert page.selectbox(key="frame_period").value == "2025-03"
+    assert any(c.value.startswith("65 areas (LSOA) in 2025-03") for c in page.caption)
+
+
+def test_publication_mode_greys_small_counts(page: AppTest):
+    page.selectbox(key="frame_level").set_value("lsoa")
+    page.selectbox(key="frame_grain").set_value("month")
+    before = legend(run(page))
+    assert "no data" not in before
+    page.toggle(key="frame_publication").set_value(True)
+    after = legend(run(page))
+    assert "no data:" in after  # counts of 1–4 are not coloured
+    assert any("Publication mode" in i.value for i in page.info)
+
+
+def test_area_profile_shows_rank_neighbours_and_history(page: AppTest):
+    options = page.selectbox(key="map_area").options
+    darlington_central = next(o for o in options if "Central" in o)
+    code = darlington_central.rsplit("(", 1)[1].rstrip(")")
+    page.selectbox(key="map_area").set_value(code)
+    run(page)
+    rank = metric(page, "Rank by rate")
+    assert rank.endswith(" of 87") and 1 <= int(rank.split()[0]) <= 87
+    assert any(c.value.startswith("Neighbours: ") and len(c.value) > 20 for c in page.caption)
+    history = page.dataframe[-1].value
+    assert list(history.columns) == ["2019/20", "2020/21", "2021/22", "2022/23", "2023/24", "2024/25"]

@@ -5,11 +5,14 @@ from __future__ import annotations
 import streamlit as st
 
 from geo.offline_assets import missing_static_files
-from geo.schema import PROJECT_ROOT, AtlasError
+from geo.schema import AtlasError
 from pages import _cache
+from pages._access import require_sign_in
 from pages._frame import render_attribution, render_frame
 
 st.set_page_config(page_title="Hotspot Atlas", page_icon="🗺️", layout="wide")
+# Before anything reads the store: with sign-in configured, no page or data is reachable without it.
+require_sign_in()
 
 missing = missing_static_files()
 if missing:  # without them every map stays blank offline, so say so up front
@@ -23,8 +26,7 @@ except AtlasError as exc:
     st.error(f"Could not prepare the synthetic demo dataset: {exc}")
 
 # (file, title, icon, url path) in menu order (Material icons: bundled with Streamlit, so they draw
-# offline, where emoji need a system emoji font); a page is registered only once its file exists,
-# so the app keeps running while pages are still being written. URL paths deliberately differ from
+# offline, where emoji need a system emoji font). URL paths deliberately differ from
 # the file names: Streamlit also sees pages/ as a legacy pages folder, and a page whose URL path equals
 # its file stem shares that legacy page's id, so AppTest would run the page alone without this router.
 PAGES: tuple[tuple[str, str, str, str], ...] = (
@@ -36,10 +38,9 @@ PAGES: tuple[tuple[str, str, str, str], ...] = (
     ("pages/data.py", "Data", ":material/upload_file:", "data-and-imports"),
     ("pages/about.py", "About / method", ":material/info:", "about-method"),
 )
-available = [p for p in PAGES if (PROJECT_ROOT / p[0]).is_file()]
 page = st.navigation([
     st.Page(path, title=title, icon=icon, url_path=url, default=i == 0)
-    for i, (path, title, icon, url) in enumerate(available)
+    for i, (path, title, icon, url) in enumerate(PAGES)
 ])
 st.sidebar.title("Hotspot Atlas")
 render_frame()

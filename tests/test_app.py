@@ -147,3 +147,26 @@ def test_invalid_link_values_fall_back_with_a_warning(first_start: tuple[AppTest
     assert at.selectbox(key="frame_area").value == ""
     warned = " ".join(w.value for w in at.warning if "link asked" in w.value)
     assert "'county'" in warned and "'1999/00'" in warned and "'E99999999'" in warned
+
+
+def test_sign_in_configured_hides_every_page_and_all_data(atlas_home: Path) -> None:
+    """With an [auth] block in secrets and no signed-in user, the app stops before reading the store."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.secrets["auth"] = {
+        "redirect_uri": "http://localhost:8501/oauth2callback",
+        "cookie_secret": "x" * 32,
+        "council": {"client_id": "id", "client_secret": "s",
+                    "server_metadata_url": "http://localhost:9/.well-known/openid-configuration"},
+    }
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [b.label for b in at.button] == ["Sign in with council"]
+    assert not at.metric and not at.dataframe and not at.selectbox  # no data, no frame controls
+    assert not (atlas_home / "atlas.duckdb").exists()  # the store was never opened, let alone filled
+    text = " ".join(m.value for m in at.markdown)
+    assert SYNTHETIC_LABEL not in text
+
+
+def test_without_sign_in_configured_the_app_opens(app: AppTest) -> None:
+    assert not [b for b in app.button if b.label.startswith("Sign in")]
+    assert app.selectbox  # the shared frame is there

@@ -6,9 +6,9 @@ import streamlit as st
 
 from geo.offline_assets import missing_static_files
 from geo.schema import AtlasError
-from pages import _cache
-from pages._access import require_sign_in
-from pages._frame import render_attribution, render_frame
+from views import _cache
+from views._access import require_sign_in
+from views._frame import render_attribution, render_frame
 
 st.set_page_config(page_title="Hotspot Atlas", page_icon="🗺️", layout="wide")
 # Before anything reads the store: with sign-in configured, no page or data is reachable without it.
@@ -26,17 +26,17 @@ except AtlasError as exc:
     st.error(f"Could not prepare the synthetic demo dataset: {exc}")
 
 # (file, title, icon, url path) in menu order (Material icons: bundled with Streamlit, so they draw
-# offline, where emoji need a system emoji font). URL paths deliberately differ from
-# the file names: Streamlit also sees pages/ as a legacy pages folder, and a page whose URL path equals
-# its file stem shares that legacy page's id, so AppTest would run the page alone without this router.
+# offline, where emoji need a system emoji font). The page scripts live in views/, not pages/: Streamlit
+# treats a pages/ folder beside the entry script as a legacy multipage folder, which makes every shared
+# link (e.g. /compare-localities?level=ward) open with a "Page not found" dialog.
 PAGES: tuple[tuple[str, str, str, str], ...] = (
-    ("pages/overview.py", "Overview", ":material/dashboard:", "at-a-glance"),
-    ("pages/map.py", "Map explorer", ":material/map:", "map-explorer"),
-    ("pages/hotspots.py", "Hotspots over time", ":material/local_fire_department:", "hotspots-over-time"),
-    ("pages/compare.py", "Compare localities", ":material/compare_arrows:", "compare-localities"),
-    ("pages/priority.py", "Priority areas", ":material/flag:", "priority-areas"),
-    ("pages/data.py", "Data", ":material/upload_file:", "data-and-imports"),
-    ("pages/about.py", "About / method", ":material/info:", "about-method"),
+    ("views/overview.py", "Overview", ":material/dashboard:", "at-a-glance"),
+    ("views/map.py", "Map explorer", ":material/map:", "map-explorer"),
+    ("views/hotspots.py", "Hotspots over time", ":material/local_fire_department:", "hotspots-over-time"),
+    ("views/compare.py", "Compare localities", ":material/compare_arrows:", "compare-localities"),
+    ("views/priority.py", "Priority areas", ":material/flag:", "priority-areas"),
+    ("views/data.py", "Data", ":material/upload_file:", "data-and-imports"),
+    ("views/about.py", "About / method", ":material/info:", "about-method"),
 )
 page = st.navigation([
     st.Page(path, title=title, icon=icon, url_path=url, default=i == 0)

@@ -47,9 +47,8 @@ def app(first_start: tuple[AppTest, Path], atlas_home: Path) -> AppTest:
 def _rerun(at: AppTest) -> AppTest:
     """Run again from app.py, as the browser does after a widget change.
 
-    Streamlit 1.67's AppTest re-detects the legacy pages/ directory on every run and, given the
-    hash of the page the last run finished on (pages/map.py), runs that file alone, skipping the
-    router and its sidebar. Clearing the finished-page hash makes it start at the entry script.
+    AppTest remembers the page the last run finished on and would run that file alone, skipping
+    the router and its sidebar. Clearing the finished-page hash makes it start at the entry script.
     """
     at._finished_page_script_hash = ""
     at.run()
@@ -94,9 +93,9 @@ def _open(app: AppTest, page: str) -> AppTest:
 
 def test_every_registered_page_renders_in_the_router(app: AppTest):
     pages = [p for p in ("overview", "map", "hotspots", "compare", "priority", "data", "about")
-             if (PROJECT_ROOT / "pages" / f"{p}.py").is_file()]
+             if (PROJECT_ROOT / "views" / f"{p}.py").is_file()]
     for page in pages:
-        _open(app, f"pages/{page}.py")
+        _open(app, f"views/{page}.py")
         assert app.selectbox(key="frame_level").value == "ward", page  # the shared sidebar is drawn
         assert any("Contains Ordnance Survey data" in c.value for c in app.caption), page
 

@@ -179,7 +179,7 @@ def test_every_page_loads_cleanly_in_chromium(server: str):
 
     ARTIFACTS.mkdir(exist_ok=True)
     failed, console_errors, page_errors, requested = [], [], [], []
-    pages = {u: v for u, v in PAGES.items() if (PROJECT_ROOT / "pages" / f"{v[0]}.py").is_file()}
+    pages = {u: v for u, v in PAGES.items() if (PROJECT_ROOT / "views" / f"{v[0]}.py").is_file()}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:

@@ -11,9 +11,9 @@ from analysis.emerging import EHSA_CATEGORIES, PATTERNS
 from analysis.intervals import BYAR_MIN_COUNT
 from analysis.priority import EHSA_SCORES, RATE_RATIO_FULL, TREND_FULL_PCT, PriorityWeights
 from geo.schema import PROJECT_ROOT, SYNTHETIC_LABEL
-from pages.about import method_text
+from views.about import method_text
 
-PAGE = str(PROJECT_ROOT / "pages" / "about.py")
+PAGE = str(PROJECT_ROOT / "views" / "about.py")
 
 
 @pytest.fixture(scope="module")

@@ -22,10 +22,10 @@ from streamlit.testing.v1 import AppTest
 from analysis.rates import funnel_limits
 from atlas.analyses import rates_table, seed_rates
 from geo.schema import AREA_CODE, COUNT, PROJECT_ROOT, RATE_PER_1000
-from pages._frame import Frame
+from views._frame import Frame
 from store import Store
 
-PAGE = str(PROJECT_ROOT / "pages" / "compare.py")
+PAGE = str(PROJECT_ROOT / "views" / "compare.py")
 APP = str(PROJECT_ROOT / "app.py")
 TIMEOUT = 60
 LATEST, EARLIER = "2024/25", "2022/23"

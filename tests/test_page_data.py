@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from boundaries.registry import DEFAULT_SET, get_boundary_set
 from geo.schema import PROJECT_ROOT, WGS84, BoundaryError, InputError, StoreError
-from pages import _cache
+from views import _cache
 from atlas.uploads import (
     BoundaryOptions,
     ImportOptions,
@@ -26,7 +26,7 @@ from atlas.uploads import (
 )
 from store import Store
 
-PAGE = str(PROJECT_ROOT / "pages" / "data.py")
+PAGE = str(PROJECT_ROOT / "views" / "data.py")
 GPKG = PROJECT_ROOT / "data" / "boundaries" / "north_east_and_medway.gpkg"
 DEMO = "Demo: County Durham & Darlington (synthetic)"
 # Two good rows (3 + 5 incidents), an unknown area whose code a spreadsheet would run as a formula,

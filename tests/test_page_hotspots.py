@@ -11,7 +11,7 @@ from test_page_map import demo_store, metric, open_page, run  # noqa: F401  (dem
 
 @pytest.fixture
 def page(demo_store: Path, atlas_home: Path) -> AppTest:  # noqa: F811
-    return open_page(demo_store, atlas_home, "pages/hotspots.py")
+    return open_page(demo_store, atlas_home, "views/hotspots.py")
 
 
 def _categories(at: AppTest) -> dict[str, int]:

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from geo.schema import PROJECT_ROOT
 
 APP = str(PROJECT_ROOT / "app.py")
-PAGE = "pages/map.py"
+PAGE = "views/map.py"
 
 
 @pytest.fixture(scope="module")

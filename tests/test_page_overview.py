@@ -13,7 +13,7 @@ from geo.schema import COUNT, GRAIN, PERIOD
 
 @pytest.fixture
 def page(demo_store: Path, atlas_home: Path) -> AppTest:  # noqa: F811
-    return open_page(demo_store, atlas_home, "pages/overview.py")
+    return open_page(demo_store, atlas_home, "views/overview.py")
 
 
 def _fy_totals(store_path: Path) -> dict[str, int]:

@@ -19,10 +19,10 @@ from streamlit.testing.v1 import AppTest
 from analysis.priority import PriorityWeights
 from atlas.analyses import priority_table
 from geo.schema import AREA_CODE, COUNT, PROJECT_ROOT
-from pages._frame import Frame
+from views._frame import Frame
 from store import Store
 
-PAGE = str(PROJECT_ROOT / "pages" / "priority.py")
+PAGE = str(PROJECT_ROOT / "views" / "priority.py")
 APP = str(PROJECT_ROOT / "app.py")
 TIMEOUT = 60
 LATEST, EARLIER = "2024/25", "2023/24"

@@ -8,8 +8,8 @@ import streamlit as st
 
 from analysis.periods import can_convert
 from geo.schema import AREA_CODE, AREA_NAME, COUNT, PERIOD, POPULATION, RATE_PER_1000, AtlasError
-from pages import _cache
-from pages._frame import DENOMINATOR_LABELS, LEVEL_LABELS, PUBLICATION_NOTE, current_frame
+from views import _cache
+from views._frame import DENOMINATOR_LABELS, LEVEL_LABELS, PUBLICATION_NOTE, current_frame
 
 AREAS_KEY = "compare_areas"
 DEFAULT_CHOSEN = 4

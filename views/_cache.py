@@ -22,7 +22,7 @@ from geo.schema import AREA_CODE, CATEGORY, CODE, COUNT, GRAIN, LAD_CODE, LAD_NA
 from store.store import Store, default_store_path
 
 if TYPE_CHECKING:
-    from pages._frame import Selection
+    from views._frame import Selection
 
 StoreKey = tuple[str, int]
 

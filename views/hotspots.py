@@ -8,8 +8,8 @@ from streamlit_folium import st_folium
 from analysis.emerging import BECAME_HOT, COLD_TO_HOT, EHSA_CATEGORIES, HOT_TO_COLD, STOPPED_HOT
 from geo.maps import EHSA_COLOURS, build_categorical_map
 from geo.schema import AREA_CODE, AREA_NAME, CODE, COUNT, NAME, AtlasError
-from pages import _cache
-from pages._frame import LEVEL_LABELS, MAP_ATTRIBUTION, PUBLICATION_NOTE, current_frame, publish
+from views import _cache
+from views._frame import LEVEL_LABELS, MAP_ATTRIBUTION, PUBLICATION_NOTE, current_frame, publish
 
 MULTIPLES = 8  # the last eight periods: two years of quarters, or eight months
 

@@ -20,8 +20,8 @@ from boundaries.hierarchy import reset_localities
 from boundaries.registry import list_boundary_sets
 from geo.schema import LEVELS, SYNTHETIC_LABEL, AtlasError
 from ingest import KINDS
-from pages import _cache
-from pages._frame import current_frame
+from views import _cache
+from views._frame import current_frame
 from store import Store
 
 INCIDENT_TYPES = ["csv", "gz", "xlsx"]

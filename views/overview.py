@@ -9,8 +9,8 @@ from streamlit_folium import st_folium
 from analysis.periods import same_period_last_year
 from geo.maps import build_choropleth
 from geo.schema import AREA_CODE, AREA_NAME, CODE, COUNT, NAME, PERIOD, RATE_PER_1000, AtlasError
-from pages import _cache
-from pages._frame import LEVEL_LABELS, MAP_ATTRIBUTION, PUBLICATION_NOTE, current_frame, publish
+from views import _cache
+from views._frame import LEVEL_LABELS, MAP_ATTRIBUTION, PUBLICATION_NOTE, current_frame, publish
 
 frame = current_frame()
 if frame is None or frame.period is None:

@@ -8,8 +8,8 @@ import streamlit as st
 
 from analysis.priority import CHANGE_STATUS, PREVIOUS_RANK, RANK, REASONS, SCORE, SCORE_CHANGE, PriorityWeights
 from geo.schema import AREA_CODE, AREA_NAME, COUNT, RATE_PER_1000, AtlasError
-from pages import _cache
-from pages._frame import LEVEL_LABELS, PUBLICATION_NOTE, current_frame
+from views import _cache
+from views._frame import LEVEL_LABELS, PUBLICATION_NOTE, current_frame
 
 WEIGHT_HELP = {
     "rate": "Rate per 1,000 against the whole area (full marks at 3x or more).",

@@ -15,7 +15,7 @@ import streamlit as st
 
 from analysis.disclosure import suppress_small_counts
 from geo.schema import ALL_CATEGORIES, COUNT, DENOMINATORS, GRAINS, LEVELS, RATE_PER_1000, SYNTHETIC_LABEL
-from pages import _cache
+from views import _cache
 
 # Verbatim from ../shared/data/SOURCES.md, "Attribution block" (OGL v3 / OS OpenData).
 ATTRIBUTION = (

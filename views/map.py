@@ -10,8 +10,8 @@ from analysis.hotspots import GI_COLOURS, LISA_COLOURS
 from geo.classify import SCHEMES, parse_breaks
 from geo.maps import EHSA_COLOURS, PALETTE_LABELS, build_categorical_map, build_choropleth
 from geo.schema import AREA_CODE, AREA_NAME, CODE, COUNT, NAME, PERIOD, RATE_PER_1000, AtlasError
-from pages import _cache
-from pages._frame import LEVEL_LABELS, MAP_ATTRIBUTION, PUBLICATION_NOTE, RATE_FIGURES, current_frame, publish
+from views import _cache
+from views._frame import LEVEL_LABELS, MAP_ATTRIBUTION, PUBLICATION_NOTE, RATE_FIGURES, current_frame, publish
 
 COLOURS = {"lisa": LISA_COLOURS, "gi_bin": GI_COLOURS, "ehsa": EHSA_COLOURS}
 INTERVAL = "interval_95"

@@ -200,3 +200,37 @@ def test_every_page_loads_cleanly_in_chromium(server: str):
         finally:
             browser.close()
     _assert_clean(failed, console_errors, page_errors, requested)
+
+
+def test_shared_link_reopens_the_view(server: str):
+    """A link with a page path and query string opens that page with those choices, no error dialog."""
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    failed, console_errors, page_errors, requested = [], [], [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 768})
+            _watch(page, failed, console_errors, page_errors, requested)
+            page.goto(f"{server}/compare-localities?level=lsoa&area=E06000005&grain=quarter",
+                      wait_until="domcontentloaded")
+            page.get_by_text("Compare localities").first.wait_for(timeout=60_000)
+            page.get_by_text("Side by side").first.wait_for(timeout=60_000)
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(ARTIFACTS / "shared_link.png"))
+            assert page.get_by_text("Page not found").count() == 0
+            assert page.get_by_text("Side by side, 2025-Q1").count() == 1  # the link's grain: quarters
+            # The link's level (LSOA) and authority (Darlington) chose what is compared.
+            chosen = page.locator('[data-testid="stMultiSelect"]').first.inner_text()
+            assert chosen.count("Darlington 0") >= 2 and "County Durham" not in chosen, chosen
+        finally:
+            browser.close()
+    # On a deep link Streamlit first probes <path>/_stcore/health and host-config, which 404 (and log
+    # one console line each) before it falls back to the root: harmless, and nothing else may fail.
+    probes = [u for u in requested if "/compare-localities/_stcore/" in u]
+    failed = [f for f in failed if "/compare-localities/_stcore/" not in f]
+    not_found = "Failed to load resource: the server responded with a status of 404 (Not Found)"
+    assert console_errors.count(not_found) <= len(probes)
+    console_errors = [e for e in console_errors if e != not_found]
+    _assert_clean(failed, console_errors, page_errors, requested)

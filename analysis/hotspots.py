@@ -371,6 +371,12 @@ def global_moran_matrix(
         pop = _population_vector(population, weights, active)[idx]
         x = x / pop[:, None] * 1000.0 if params.lisa_on == "rate" else eb_standardised_rates(x, pop)
     n, T = x.shape
+    if n < 3:
+        # Moran's I needs at least three connected areas (E[I] = -1/(n-1), variance from n-2 terms).
+        frame = pd.DataFrame({PERIOD: periods, "moran_i": np.nan, "moran_ei": np.nan, "moran_z_sim": np.nan,
+                              "moran_p": np.nan, "n_areas": n})
+        frame.attrs["notes"] = [f"global Moran's I not computable: {n} areas with neighbours (needs 3 or more)"]
+        return frame
     s0 = W.sum()
     z = x - x.mean(axis=0)
     zz = (z * z).sum(axis=0)
@@ -390,7 +396,11 @@ def global_moran_matrix(
     p = dense_pseudo_p(obs, sims, params.alternative, np.abs(obs) + sims.std(axis=0))
     with np.errstate(invalid="ignore", divide="ignore"):
         z_sim = (obs - sims.mean(axis=0)) / sims.std(axis=0)
-    return pd.DataFrame(
+    # No variation (e.g. all counts zero): I is 0/0, and a p-value from NaN comparisons would be garbage.
+    flat = ~(zz > 0)
+    p = np.where(flat, np.nan, p)
+    z_sim = np.where(flat, np.nan, z_sim)
+    frame = pd.DataFrame(
         {
             PERIOD: periods,
             "moran_i": obs,
@@ -400,3 +410,7 @@ def global_moran_matrix(
             "n_areas": n,
         }
     )
+    if flat.any():
+        frame.attrs["notes"] = [f"global Moran's I not computable for {int(flat.sum())} periods: every area has "
+                                "the same value (e.g. no incidents)"]
+    return frame

@@ -2,7 +2,9 @@
 
 Each command calls one service of ``atlas.analyses`` and writes its table as CSV (standard output
 or --out). Notes about the data (rows left out, partial periods, weights used) go to standard error,
-never into the CSV. --publication applies ``analysis.disclosure.suppress_small_counts``.
+never into the CSV. --publication applies ``analysis.disclosure``: small counts hidden, and where the
+table lets a reader work out a period's total (whole-area rate, rate ratio, incident share), enough
+other counts hidden that no small one can be recovered by subtraction (secondary suppression).
 Columns: docs/output-columns.md.
 """
 
@@ -15,15 +17,23 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.disclosure import suppress_small_counts
+from analysis.disclosure import SECONDARY_SYMBOL, primary_symbol, secondary_mask, suppress_small_counts
 from analysis.hotspots import CORRECTIONS, HotspotParams
 from analysis.priority import PriorityWeights
 from atlas._output import write_csv
+from ingest.report import escape_formula_text
 from geo.schema import DENOMINATORS, GRAINS, LEVELS, AtlasError
 from geo.weights import METHODS
 
 PUBLICATION_THRESHOLD = 5
 _RATE_COLS = ["rate_per_1000", "rate_lower_95", "rate_upper_95", "rate_lower_998", "rate_upper_998", "rate_ratio"]
+
+# Commands whose table reveals each period's total count: the whole-area rate (with the populations
+# shown), the rate ratio (rate / whole-area rate) or an incident share (count / total) of any shown row.
+# Their counts get secondary suppression within each period, and where a period's total cannot be
+# protected these columns are blanked for it.
+_TOTAL_REVEALING = ["whole_area_rate", "rate_ratio", "incident_share", "compared_to_whole_area", "share_ratio"]
+_WITH_TOTALS = {"rates", "smoothed", "rolling", "hotspots", "priority"}
 
 # Per command: count column -> the columns derived from it, blanked when the count is suppressed.
 _DISCLOSURE: dict[str, Mapping[str, Sequence[str]]] = {
@@ -142,7 +152,13 @@ def _common(
     p.add_argument("--out", type=Path, help="CSV path (default: standard output)")
     p.add_argument("--publication", action="store_true",
                    help=f"publication mode: counts 1-{PUBLICATION_THRESHOLD - 1} shown as '<{PUBLICATION_THRESHOLD}' "
-                        "and the figures derived from them blanked")
+                        "and the figures derived from them blanked; where a period total can be worked out, "
+                        "further counts hidden (shown as '*') so no small count can be recovered")
+    p.add_argument("--suppress-below", type=int, default=PUBLICATION_THRESHOLD, metavar="N",
+                   help=f"publication mode: hide counts from 1 to N-1 (default {PUBLICATION_THRESHOLD})")
+    p.add_argument("--symbol", choices=["<", "*"], default="<",
+                   help="publication mode: show hidden small counts as '<N' (default) or '*'")
+    p.set_defaults(command=name)
     return p
 
 
@@ -258,13 +274,43 @@ def _emit(table: pd.DataFrame, args: argparse.Namespace, disclosure: Mapping[str
     for note in table.attrs.get("notes", []):
         print(f"note: {note}", file=sys.stderr)
     if args.publication:
-        table = suppress_small_counts(table, PUBLICATION_THRESHOLD, list(disclosure), dict(disclosure))
-        n = int(table["suppressed"].sum())
-        print(f"publication mode: {n} rows with counts of 1-{PUBLICATION_THRESHOLD - 1} shown as "
-              f"'<{PUBLICATION_THRESHOLD}' and their derived figures blanked (no secondary suppression yet)",
-              file=sys.stderr)
-    write_csv(table, args.out)
+        table = publish(table, getattr(args, "command", ""), disclosure,
+                        getattr(args, "suppress_below", PUBLICATION_THRESHOLD), getattr(args, "symbol", "<"))
+    # Category and area names come from user files: a "=HYPERLINK(...)" must not run in a spreadsheet.
+    write_csv(escape_formula_text(table), args.out)
     return 0
 
 
-__all__ = ["add_analysis_commands"]
+def publish(
+    table: pd.DataFrame, command: str, disclosure: Mapping[str, Sequence[str]], threshold: int = PUBLICATION_THRESHOLD,
+    symbol: str = "<",
+) -> pd.DataFrame:
+    """Publication mode for one command's table: primary suppression, plus secondary where totals show."""
+    label = primary_symbol(threshold, None if symbol == "<" else symbol)
+    secondary: dict[str, object] = {}
+    withheld = None
+    if command in _WITH_TOTALS and "count" in table.columns and "period" in table.columns:
+        groups = table[[c for c in ("period", "category") if c in table.columns]].astype("string").fillna("")
+        sec, withheld = secondary_mask(table["count"], groups.agg("|".join, axis=1), threshold)
+        secondary["count"] = sec
+    out = suppress_small_counts(table, threshold, list(disclosure), dict(disclosure), label, also_hide=secondary)
+    if withheld is not None and withheld.any():
+        for col in _TOTAL_REVEALING:
+            if col in out.columns:
+                out[col] = out[col].mask(pd.Series(withheld, index=out.index))
+    n = int(out["suppressed"].sum())
+    n_sec = int(secondary["count"].sum()) if "count" in secondary else 0
+    msg = (f"publication mode: {n} rows with counts of 1-{threshold - 1} shown as '{label}' and their derived "
+           "figures blanked")
+    if command in _WITH_TOTALS:
+        msg += (f"; {n_sec} further counts hidden as '{SECONDARY_SYMBOL}' so that no small count can be worked "
+                "out from a period total")
+        if withheld is not None and withheld.any():
+            msg += f"; whole-area figures blanked for {int(withheld.sum())} rows whose period total is too small"
+    else:
+        msg += "; this table shows no totals, so no secondary suppression is needed"
+    print(msg, file=sys.stderr)
+    return out
+
+
+__all__ = ["add_analysis_commands", "publish"]

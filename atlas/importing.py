@@ -3,17 +3,47 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from boundaries.registry import DEFAULT_SET, get_boundary_set
-from geo.schema import AREA_CODE, CATEGORY, GRAIN, LEVEL, PERIOD, AtlasError, atlas_home
+from geo.schema import AREA_CODE, CATEGORY, GRAIN, LEVEL, PERIOD, AtlasError, InputError, atlas_home
 from ingest import ImportReport, read_incident_file
 from store import NewDataset, Store
 
 KEY_COLUMNS = [AREA_CODE, LEVEL, PERIOD, GRAIN, CATEGORY]
+DEFAULT_MAX_FILE_MB = 200
+MAX_FILE_MB_ENV = "ATLAS_MAX_FILE_MB"
+
+
+def max_file_bytes() -> int:
+    """Largest incident file accepted: $ATLAS_MAX_FILE_MB megabytes (default 200)."""
+    raw = os.environ.get(MAX_FILE_MB_ENV, "").strip()
+    try:
+        mb = float(raw) if raw else DEFAULT_MAX_FILE_MB
+    except ValueError as exc:
+        raise AtlasError(f"{MAX_FILE_MB_ENV} must be a number of megabytes; received {raw!r}") from exc
+    if mb <= 0:
+        raise AtlasError(f"{MAX_FILE_MB_ENV} must be above 0; received {raw!r}")
+    return int(mb * 2**20)
+
+
+def check_file_size(path: str | Path, name: str | None = None, limit: int | None = None) -> None:
+    """InputError before anything is read when the file is larger than the cap (it is read into memory)."""
+    limit = max_file_bytes() if limit is None else limit
+    try:
+        size = os.stat(path).st_size
+    except OSError:
+        return  # the reader reports a missing or unreadable file, naming it
+    if size > limit:
+        raise InputError(
+            name or Path(path).name,
+            f"is {size / 2**20:,.0f} MB, above the {limit / 2**20:,.0f} MB limit for one import; split it "
+            f"(e.g. by year) or raise the limit with {MAX_FILE_MB_ENV}",
+        )
 
 
 @dataclass
@@ -64,13 +94,16 @@ def import_file(
     source_name: str | None = None,
     synthetic: bool = False,
     description: str = "",
+    max_bytes: int | None = None,
 ) -> ImportSummary:
     """Import one file into ``dataset`` (created on first import), all or nothing.
 
     Rows whose key is already stored are rejected, so importing overlapping files never doubles a
     count, and the same file twice changes nothing. Rejected rows are written to ``rejected_out``
-    (default: ``$ATLAS_HOME/rejected/``) whenever there are any.
+    (default: ``$ATLAS_HOME/rejected/``) whenever there are any. A file above ``max_bytes``
+    (default ``$ATLAS_MAX_FILE_MB``, 200 MB) is refused before it is read.
     """
+    check_file_size(path, source_name, max_bytes)
     existing = store.datasets()
     row = existing[existing["name"] == dataset]
     if row.empty:

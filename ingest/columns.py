@@ -25,7 +25,9 @@ ROLE_PATTERNS: dict[str, tuple[str, ...]] = {
     "period": (
         r"period", r"month", r"year_?month", r"month_?year", r"date", r"(incident|offence|occurrence|crime)_date",
         r"date_of_(incident|offence|occurrence)", r"(reported|recorded)_?date", r"date_?(reported|recorded)",
-        r"quarter", r"(financial|fy)_?quarter", r"financial_year", r"fy", r"year", r".*date.*", r".*month.*",
+        r"quarter", r"(financial|fy)_?quarter", r"financial_year", r"fy", r"year",
+        # any other date or month column, but never a date of birth (records must not carry one)
+        r"(?!.*birth).*date.*", r"(?!.*birth).*month.*",
     ),
     "category": (
         r"category", r"crime_?type", r"crime_category", r"offence(_type|_category)?", r"incident_?type",

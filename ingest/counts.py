@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from boundaries.registry import BoundarySet
+from boundaries.registry import BoundarySet, get_boundary_set
 from geo.schema import ALL_CATEGORIES, AREA_CODE, CATEGORY, COUNT, GRAIN, LEVEL, PERIOD, REPEAT_COUNT
 from ingest.areas import codes_by_level
 from ingest.fields import is_blank, normalise_codes, parse_counts, parse_periods_column
@@ -62,6 +62,7 @@ def import_counts(
 
     level, level_notes = _match_levels(codes, boundary_set, rr)
     notes += level_notes
+    notes += _vintage_hint(codes, rr, boundary_set)
 
     period, grain, period_reason, period_notes = parse_periods_column(f[roles["period"]], date_format, today)
     notes += period_notes
@@ -101,6 +102,28 @@ def import_counts(
     )
     out = out[list(COUNTS_COLUMNS)].reset_index(drop=True)
     return out.astype({c: "str" for c in (AREA_CODE, LEVEL, PERIOD, GRAIN, CATEGORY)}), rr, notes
+
+
+def _vintage_hint(codes: pd.Series, rr: RowReasons, boundary_set: str | BoundarySet) -> list[str]:
+    """A note when unknown codes look like the set's codes (same GSS prefix): probably another vintage."""
+    unknown = rr.reason == REASONS["unknown_area"]
+    if not unknown.any():
+        return []
+    bs = get_boundary_set(boundary_set)
+    by_level, _ = codes_by_level(bs)
+    prefixes = {lv: {c[:3] for c in known if len(c) == 9} for lv, known in by_level.items()}
+    cand = codes[unknown]
+    cand = cand[cand.str.fullmatch(r"[EWSN][0-9]{8}")]
+    for lv, pre in prefixes.items():
+        hits = cand[cand.str[:3].isin(pre)].unique()
+        if len(hits):
+            vintage = f"the set is {bs.vintage}" if getattr(bs, "vintage", "") else "e.g. 2021 codes, 2011 boundaries"
+            return [
+                f"{len(hits)} unknown area codes look like {lv} codes but are not in boundary set {bs.name!r} "
+                f"(e.g. {', '.join(sorted(hits)[:3])}): they may be from another vintage ({vintage}); "
+                "recode them or register boundaries of that vintage"
+            ]
+    return []
 
 
 def _match_levels(

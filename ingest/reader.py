@@ -28,6 +28,11 @@ from geo.schema import InputError
 __all__ = ["RawTable", "read_table"]
 
 DELIMITERS: tuple[str, ...] = (",", ";", "\t", "|")
+# A non-ASCII UTF-8 sequence (2, 3 or 4 bytes): its presence in a file that is not UTF-8 throughout means
+# the file mixes encodings.
+_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+# A gzip file is unpacked in memory: refuse one that unpacks to more than this (a "zip bomb").
+MAX_DECOMPRESSED_BYTES = 1 << 30
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -62,9 +67,13 @@ def read_table(path: str | Path, file_name: str | None = None, sheet: str | None
 
     if data[:2] == _GZIP_MAGIC:
         try:
-            data = gzip.decompress(data)
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
+                data = gz.read(MAX_DECOMPRESSED_BYTES + 1)
         except (OSError, EOFError, zlib.error) as exc:
             raise InputError(name, f"is not a valid gzip file ({exc})") from exc
+        if len(data) > MAX_DECOMPRESSED_BYTES:
+            raise InputError(name, f"unpacks to more than {MAX_DECOMPRESSED_BYTES // 2**20:,} MB; split it or "
+                             "import it uncompressed")
         notes.append("file was gzip-compressed")
     if not data.strip():
         raise InputError(name, "the file is empty")
@@ -111,16 +120,54 @@ def _decode(data: bytes, name: str, notes: list[str]) -> str:
             text = data.decode("utf-8-sig")
             notes.append("encoding: UTF-8 with BOM" if data[:3] == b"\xef\xbb\xbf" else "encoding: UTF-8")
         except UnicodeDecodeError:
-            try:
-                text = data.decode("cp1252")
-            except UnicodeDecodeError as exc:
-                raise InputError(
-                    name, f"is neither UTF-8 nor Windows-1252 text (byte {exc.start}); is it a CSV file?"
-                ) from exc
-            notes.append("encoding: Windows-1252 (the file is not valid UTF-8)")
+            text = _decode_mixed(data, name, notes)
     if "\x00" in text:
         raise InputError(name, "contains NUL bytes: it looks like a binary file, not CSV text")
     return text
+
+
+def _decode_mixed(data: bytes, name: str, notes: list[str]) -> str:
+    """Not UTF-8 as a whole: Windows-1252, or line by line when some lines are UTF-8 and others not.
+
+    A file pasted together from two exports can hold both; decoding it all as Windows-1252 would turn
+    every UTF-8 "é" into "Ã©" and split one category into two. Non-ASCII UTF-8 sequences almost never
+    occur by chance in Windows-1252 text, so a line that decodes as UTF-8 is taken as UTF-8.
+    """
+    if not _UTF8_MULTIBYTE.search(data):
+        try:
+            text = data.decode("cp1252")
+        except UnicodeDecodeError as exc:
+            raise InputError(name, f"is neither UTF-8 nor Windows-1252 text (byte {exc.start}); is it a CSV file?") from exc
+        notes.append("encoding: Windows-1252 (the file is not valid UTF-8)")
+        return text
+    lines = data.split(b"\n")
+    utf8 = np.zeros(len(lines), dtype=bool)  # lines with non-ASCII bytes that are valid UTF-8
+    other = np.zeros(len(lines), dtype=bool)  # lines that are not valid UTF-8
+    out = []
+    for i, line in enumerate(lines):
+        if line.isascii():
+            out.append(line.decode("ascii"))
+            continue
+        try:
+            out.append(line.decode("utf-8-sig" if i == 0 else "utf-8"))
+            utf8[i] = True
+        except UnicodeDecodeError:
+            other[i] = True
+            try:
+                out.append(line.decode("cp1252"))
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    name, f"is neither UTF-8 nor Windows-1252 text (line {i + 1}, byte {exc.start}); is it a CSV file?",
+                    row=max(i, 1),
+                ) from exc
+    if utf8.any():
+        bad = np.flatnonzero(other)  # 0-based line index = 1-based data row (line 1 is the header)
+        shown = ", ".join(map(str, bad[:10])) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
+        notes.append(f"encoding: mixed: UTF-8, except data rows {shown} read as Windows-1252 "
+                     "(the file was probably pasted together from two sources; check those rows' text)")
+    else:
+        notes.append("encoding: Windows-1252 (the file is not valid UTF-8)")
+    return "\n".join(out)
 
 
 def _strip_trailing_blank_lines(text: str) -> str:
@@ -184,7 +231,9 @@ def _read_text(text: str, name: str, notes: list[str]) -> tuple[pd.DataFrame, np
         except pd.errors.EmptyDataError as exc:
             raise InputError(name, "has no columns (empty header)") from exc
         except (pd.errors.ParserError, csv.Error, ValueError) as exc:
-            raise InputError(name, f"is not well-formed delimited text: {_short(exc)}") from exc
+            # pandas counts file lines; name the data row and the widths instead when we can
+            detail = _first_long_row(text, sep) if "Expected" in str(exc) else _short(exc)
+            raise InputError(name, f"is not well-formed delimited text: {detail}") from exc
     for w in caught:
         if issubclass(w.category, pd.errors.ParserWarning):
             # pandas drops the extra fields of over-long rows with only a warning: refuse instead.

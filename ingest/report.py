@@ -10,7 +10,9 @@ import pandas as pd
 
 from geo.schema import AREA_CODE, CATEGORY, COUNT, GRAIN, LEVEL, PERIOD, REPEAT_COUNT
 
-__all__ = ["ImportReport", "ImportResult", "COUNTS_COLUMNS", "empty_counts", "escape_formula_cells"]
+__all__ = [
+    "ImportReport", "ImportResult", "COUNTS_COLUMNS", "empty_counts", "escape_formula_cells", "escape_formula_text",
+]
 
 COUNTS_COLUMNS: tuple[str, ...] = (AREA_CODE, LEVEL, PERIOD, GRAIN, CATEGORY, COUNT, REPEAT_COUNT)
 ROW_NUMBER = "row_number"
@@ -44,6 +46,28 @@ def escape_formula_cells(frame: pd.DataFrame) -> pd.DataFrame:
         if risky.any():
             out[col] = s.where(~risky, "'" + s)
     out.columns = ["'" + str(c) if str(c).startswith(_FORMULA_PREFIXES) else str(c) for c in out.columns]
+    return out
+
+
+_NUMBER_RE = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?"
+
+
+def escape_formula_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """For exports of analysis tables: escape formula-like text cells and headers, leave numbers alone.
+
+    Unlike ``escape_formula_cells`` numeric columns, and text that is a plain number ("-3"), are kept
+    as they are, so a negative change stays a number in the spreadsheet.
+    """
+    out = frame.copy()
+    for col in out.columns:
+        s = out[col]
+        if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+            continue
+        text = s.astype("string")
+        risky = (text.str.startswith(_FORMULA_PREFIXES) & ~text.str.fullmatch(_NUMBER_RE)).fillna(False)
+        if risky.any():
+            out[col] = s.astype(object).where(~risky.to_numpy(dtype=bool), "'" + text.astype(object))
+    out.columns = ["'" + str(c) if str(c).startswith(_FORMULA_PREFIXES) else c for c in out.columns]
     return out
 
 

@@ -84,8 +84,10 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_cmd_demo)
 
     from atlas.cli_analysis import add_analysis_commands
+    from atlas.cli_export import add_export_commands
 
     add_analysis_commands(sub)
+    add_export_commands(sub)
     return p
 
 

@@ -1,0 +1,1 @@
+"""Performance benchmarks (python benchmarks/run.py); not part of the installed package."""

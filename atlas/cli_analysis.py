@@ -2,7 +2,8 @@
 
 Each command calls one service of ``atlas.analyses`` and writes its table as CSV (standard output
 or --out). Notes about the data (rows left out, partial periods, weights used) go to standard error,
-never into the CSV. --publication applies ``analysis.disclosure``: small counts hidden, and where the
+never into the CSV. --publication applies ``atlas.publication`` (the rules exports and the dashboard
+use too): small counts hidden, and where the
 table lets a reader work out a period's total (whole-area rate, rate ratio, incident share), enough
 other counts hidden that no small one can be recovered by subtraction (secondary suppression).
 Columns: docs/output-columns.md.
@@ -17,50 +18,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.disclosure import SECONDARY_SYMBOL, primary_symbol, secondary_mask, suppress_small_counts
 from analysis.hotspots import CORRECTIONS, HotspotParams
 from analysis.priority import PriorityWeights
 from atlas._output import write_csv
+from atlas.publication import DISCLOSURE, NOTE_ATTR, PUBLICATION_THRESHOLD, TOTAL_REVEALING, WITH_TOTALS
+from atlas.publication import publish as publish_table
 from ingest.report import escape_formula_text
 from geo.schema import DENOMINATORS, GRAINS, LEVELS, AtlasError
 from geo.weights import METHODS
 
-PUBLICATION_THRESHOLD = 5
-_RATE_COLS = ["rate_per_1000", "rate_lower_95", "rate_upper_95", "rate_lower_998", "rate_upper_998", "rate_ratio"]
-
-# Commands whose table reveals each period's total count: the whole-area rate (with the populations
-# shown), the rate ratio (rate / whole-area rate) or an incident share (count / total) of any shown row.
-# Their counts get secondary suppression within each period, and where a period's total cannot be
-# protected these columns are blanked for it.
-_TOTAL_REVEALING = ["whole_area_rate", "rate_ratio", "incident_share", "compared_to_whole_area", "share_ratio"]
-_WITH_TOTALS = {"rates", "smoothed", "rolling", "hotspots", "priority"}
-
-# Per command: count column -> the columns derived from it, blanked when the count is suppressed.
-_DISCLOSURE: dict[str, Mapping[str, Sequence[str]]] = {
-    "rates": {"count": [*_RATE_COLS, "compared_to_whole_area", "incident_share"], "repeat_count": []},
-    "hotspots": {"count": _RATE_COLS},
-    "emerging": {"count": [], "total_count": []},
-    "smoothed": {
-        "count": [*_RATE_COLS, "compared_to_whole_area", "incident_share", "eb_rate_per_1000",
-                  "spatial_eb_rate_per_1000", "expected_count", "excess_risk", "eb_z", "funnel_position_95",
-                  "funnel_position_998", "population_share", "share_ratio", "repeat_share",
-                  "repeat_share_lower_95", "repeat_share_upper_95"],
-        "repeat_count": ["repeat_share", "repeat_share_lower_95", "repeat_share_upper_95"],
-    },
-    "rolling": {"count": _RATE_COLS, "repeat_count": []},
-    # whole-area summaries: no small cells per area are shown
-    "concentration": {"total_count": []},
-    "moran": {},
-    "compare": {
-        "count_from": ["rate_from", "count_change", "pct_change", "rate_change"],
-        "count_to": ["rate_to", "count_change", "pct_change", "rate_change"],
-    },
-    "priority": {
-        # reasons quote the rate ratio and share, from which a small count could be worked out
-        "count": [*_RATE_COLS, "incident_share", "pct_change_on_last_year", "reasons"],
-        "count_last_year": ["pct_change_on_last_year"],
-    },
-}
+# The rules live in atlas.publication (shared with exports and the dashboard); old names kept for importers.
+_DISCLOSURE = DISCLOSURE
+_WITH_TOTALS = WITH_TOTALS
+_TOTAL_REVEALING = TOTAL_REVEALING
 
 
 def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
@@ -285,32 +255,10 @@ def publish(
     table: pd.DataFrame, command: str, disclosure: Mapping[str, Sequence[str]], threshold: int = PUBLICATION_THRESHOLD,
     symbol: str = "<",
 ) -> pd.DataFrame:
-    """Publication mode for one command's table: primary suppression, plus secondary where totals show."""
-    label = primary_symbol(threshold, None if symbol == "<" else symbol)
-    secondary: dict[str, object] = {}
-    withheld = None
-    if command in _WITH_TOTALS and "count" in table.columns and "period" in table.columns:
-        groups = table[[c for c in ("period", "category") if c in table.columns]].astype("string").fillna("")
-        sec, withheld = secondary_mask(table["count"], groups.agg("|".join, axis=1), threshold)
-        secondary["count"] = sec
-    out = suppress_small_counts(table, threshold, list(disclosure), dict(disclosure), label, also_hide=secondary)
-    if withheld is not None and withheld.any():
-        for col in _TOTAL_REVEALING:
-            if col in out.columns:
-                out[col] = out[col].mask(pd.Series(withheld, index=out.index))
-    n = int(out["suppressed"].sum())
-    n_sec = int(secondary["count"].sum()) if "count" in secondary else 0
-    msg = (f"publication mode: {n} rows with counts of 1-{threshold - 1} shown as '{label}' and their derived "
-           "figures blanked")
-    if command in _WITH_TOTALS:
-        msg += (f"; {n_sec} further counts hidden as '{SECONDARY_SYMBOL}' so that no small count can be worked "
-                "out from a period total")
-        if withheld is not None and withheld.any():
-            msg += f"; whole-area figures blanked for {int(withheld.sum())} rows whose period total is too small"
-    else:
-        msg += "; this table shows no totals, so no secondary suppression is needed"
-    print(msg, file=sys.stderr)
+    """atlas.publication.publish with explicit rules, printing its note to stderr (the CLI's original signature)."""
+    out = publish_table(table, command, threshold, symbol, rules=disclosure)
+    print(out.attrs[NOTE_ATTR], file=sys.stderr)
     return out
 
 
-__all__ = ["add_analysis_commands", "publish"]
+__all__ = ["PUBLICATION_THRESHOLD", "add_analysis_commands", "publish"]

@@ -131,7 +131,7 @@ def build_table(
 def disclosure_rules(table: str, frame: pd.DataFrame | None = None) -> Mapping[str, Sequence[str]]:
     """count column -> derived columns blanked with it: the CLI's rules (atlas.cli_analysis), so files agree."""
     from atlas.analyses import seed_count_columns
-    from atlas.cli_analysis import _DISCLOSURE
+    from atlas.publication import DISCLOSURE as _DISCLOSURE
 
     if table == "seed":
         return seed_count_columns(frame) if frame is not None else {}

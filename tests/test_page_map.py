@@ -123,6 +123,9 @@ def test_publication_mode_greys_small_counts(page: AppTest):
     page.toggle(key="frame_publication").set_value(True)
     after = legend(run(page))
     assert "no data:" in after  # counts of 1–4 are not coloured
+    (note,) = [c.value for c in page.caption if c.value.startswith("Publication mode: ")]
+    n_small = int(note.split()[2].replace(",", ""))
+    assert n_small == int(after.split("no data: ")[1].split(";")[0]) and "shown as “<5”" in note
     assert any("Publication mode" in i.value for i in page.info)
 
 
@@ -137,3 +140,34 @@ def test_area_profile_shows_rank_neighbours_and_history(page: AppTest):
     assert any(c.value.startswith("Neighbours: ") and len(c.value) > 20 for c in page.caption)
     history = page.dataframe[-1].value
     assert list(history.columns) == ["2019/20", "2020/21", "2021/22", "2022/23", "2023/24", "2024/25"]
+
+
+def test_map_image_download_is_a_300_dpi_png_with_the_screen_classes(page: AppTest, atlas_home: Path):
+    """One click makes the PNG (atlas.exports.build_map); its classes are the screen map's own."""
+    import io
+
+    from PIL import Image
+
+    from atlas.exports import build_map
+    from store import Store
+
+    assert not page.get("download_button")  # nothing is drawn until asked for
+    page.selectbox(key="map_scheme").set_value("equal_interval")
+    page.number_input(key="map_k").set_value(4)
+    (make,) = [b for b in page.button if b.key == "map_image_make"]
+    make.click()
+    run(page)
+    (button,) = page.get("download_button")
+    assert button.proto.label == "Download map image"
+    wanted, png = page.session_state["map_image"]
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(io.BytesIO(png)) as img:
+        assert round(img.info["dpi"][0]) == 300
+    store = Store(atlas_home / "atlas.duckdb")
+    smap = build_map(store, store.datasets()["name"].iloc[0], level="ward", measure="count", period="2024/25",
+                     grain="fy", scheme="equal_interval", k=4)
+    screen = legend(page)
+    assert [f"{lab}: " in screen for lab in smap.classes.labels()] == [True] * 4  # the screen map's classes
+    smap.close()
+    page.selectbox(key="map_measure").set_value("rate")  # a different map: the old image is not offered
+    assert not run(page).get("download_button")

@@ -64,14 +64,30 @@ def test_area_filter_category_denominator_and_grain_change_the_headline(page: Ap
     assert any("2024-Q1 → 2025-Q1" in c.value for c in page.caption)  # same quarter last year
 
 
-def test_publication_mode_suppresses_small_counts_in_the_top_five(page: AppTest):
+def test_publication_mode_ranks_the_top_five_on_what_is_shown(page: AppTest):
+    """A suppressed area never tops the list with a blank rate: the top five rank on the shown rates."""
+    page.selectbox(key="frame_grain").set_value("month")
+    page.selectbox(key="frame_category").set_value("Other domestic abuse")
+    before = run(page).dataframe[0].value
+    assert before["Incidents"].str.isdigit().all()
+    assert (before["Incidents"].astype(int) < 5).any()  # one category by ward and month: small counts rank high
+    page.toggle(key="frame_publication").set_value(True)
+    after = run(page).dataframe[0].value
+    assert len(after) == 5 and after["Incidents"].str.isdigit().all()
+    assert (after["Incidents"].astype(int) >= 5).all() and after["Rate per 1,000"].notna().all()
+    assert after["Rate per 1,000"].is_monotonic_decreasing and list(after["Rank"]) == [1, 2, 3, 4, 5]
+    note = next(c.value for c in page.caption if c.value.startswith("Publication mode: "))
+    assert "shown as “<5”" in note and "left out of the top five" in note
+    n_small = int(note.split("Publication mode: ")[1].split(" ")[0].replace(",", ""))
+    assert n_small > 0
+
+
+def test_publication_mode_with_every_count_hidden_lists_no_top_five(page: AppTest):
+    """LSOAs, one category, one month: every count is small, so nothing is ranked (no list of zeros)."""
     page.selectbox(key="frame_level").set_value("lsoa")
     page.selectbox(key="frame_grain").set_value("month")
     page.selectbox(key="frame_category").set_value("Criminal damage and arson")
-    before = run(page).dataframe[0].value
-    assert before["Incidents"].str.isdigit().all()
     page.toggle(key="frame_publication").set_value(True)
-    after = run(page).dataframe[0].value
-    small = after["Incidents"] == "<5"
-    assert small.any()  # one category by LSOA and month: the highest rates come from a few incidents
-    assert after.loc[small, "Rate per 1,000"].isna().all() and (after.loc[small, "95% interval"] == "–").all()
+    run(page)
+    assert len(page.dataframe) == 0
+    assert any("No area can be ranked" in i.value and "publication mode" in i.value for i in page.info)

@@ -26,7 +26,7 @@ PAGE = str(PROJECT_ROOT / "views" / "priority.py")
 APP = str(PROJECT_ROOT / "app.py")
 TIMEOUT = 60
 LATEST, EARLIER = "2024/25", "2023/24"
-BRIEFING = "Briefing pack: coming in the export issue"
+BRIEFING = "Make briefing pack (PDF) for "
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def _expected(store: Store, frame: Frame, period: str = LATEST, top_n: int = 10,
                           weights=PriorityWeights(**weights), top_n=top_n)
 
 
-def test_renders_ranked_list_with_reasons_status_and_disabled_briefing(store, frame):
+def test_renders_ranked_list_with_reasons_status_and_briefing_button(store, frame):
     at = _page(frame)
     exp = _expected(store, frame)
     shown = _listed(at)
@@ -109,8 +109,9 @@ def test_renders_ranked_list_with_reasons_status_and_disabled_briefing(store, fr
         "Easing": int((top["change_status"] == "easing").sum()) + dropped,
         "Steady": int((top["change_status"] == "steady").sum()),
     }
-    (button,) = [b for b in at.button if b.label == BRIEFING]
-    assert button.disabled
+    (button,) = [b for b in at.button if b.label.startswith(BRIEFING)]
+    assert not button.disabled
+    assert not [d for d in at.get("download_button") if "briefing" in d.proto.label.lower()]  # made only on click
 
 
 def test_weight_slider_changes_scores_and_ranking(store, frame):
@@ -185,6 +186,42 @@ def test_publication_mode_suppresses_small_counts(store, demo_store, downloads):
     assert (raw[COUNT] == "<5").sum() == full[COUNT].between(1, 4).sum()
     assert raw.loc[raw[COUNT] == "<5", "reasons"].isna().all()
     assert any("Publication mode" in c.value for c in at.caption)
+
+
+def test_briefing_button_offers_the_pdf_of_the_chosen_authority(frame, downloads):
+    """No area filter: the user picks the authority; one click makes the pack, offered with the mode in its name."""
+    at = _page(frame)
+    at.selectbox(key="priority_briefing_lad").set_value("E06000005")
+    _run(at)
+    (button,) = [b for b in at.button if b.label.startswith(BRIEFING)]
+    assert button.label.endswith("Darlington")
+    button.click()
+    _run(at)
+    name = "briefing_E06000005_ward_2024-25_unsuppressed.pdf"
+    assert downloads[name][:5] == b"%PDF-"
+    (made,) = [d for d in at.get("download_button") if d.proto.label == "Download briefing pack (PDF)"]
+    wanted, pdf = at.session_state["priority_briefing_pdf"]
+    assert pdf == downloads[name] and wanted[2:] == ("E06000005", LATEST, False)
+    assert any("Not suppressed" in c.value for c in at.caption)
+    # another period: the old pack is no longer offered until asked for again
+    at.session_state["atlas_frame"] = replace(frame, period=EARLIER)
+    _run(at)
+    assert not [d for d in at.get("download_button") if d.proto.label == "Download briefing pack (PDF)"]
+
+
+def test_briefing_in_publication_mode_uses_the_area_filter(demo_store, store, downloads):
+    frame = Frame(demo_store[1], demo_store[2], True, "ward", "fy", LATEST, area_filter="E06000047",
+                  publication=True)
+    at = _page(frame)
+    assert not at.error, [e.value for e in at.error]
+    assert not [s for s in at.selectbox if s.key == "priority_briefing_lad"]  # the sidebar's authority is used
+    [b for b in at.button if b.label.startswith(BRIEFING)][0].click()
+    _run(at)
+    pdf = downloads["briefing_E06000047_ward_2024-25_publication.pdf"]
+    from test_briefing import pdf_text
+
+    assert pdf.startswith(b"%PDF-")
+    assert "Publication mode" in pdf_text(pdf) and "Unsuppressed" not in pdf_text(pdf)
 
 
 def test_through_the_app_sidebar(demo_store):

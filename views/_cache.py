@@ -212,35 +212,66 @@ def whole_area_change(key: StoreKey, sel: Selection, period: str, against: str) 
 
 
 # --- compare & priority pages
-# Each wrapper returns a finished table; publication mode is part of the key, and the disclosure
-# rules below mirror `atlas ... --publication` so a page and the command line export the same file.
+# Each wrapper returns a finished table; publication mode is part of the key, and atlas.publication
+# applies the rules of `atlas ... --publication`, so a page and the command line export the same file.
 
 if TYPE_CHECKING:
     from analysis.priority import PriorityWeights
 
-_RATE_FIGURES = ["rate_per_1000", "rate_lower_95", "rate_upper_95", "rate_lower_998", "rate_upper_998", "rate_ratio"]
-# count column -> figures derived from it (blanked with it). Shares and repeat shares could reveal a small count.
-COMPARE_DISCLOSURE: dict[str, list[str]] = {
-    "count": [*_RATE_FIGURES, "compared_to_whole_area", "incident_share", "share_ratio",
-              "repeat_share", "repeat_share_lower_95", "repeat_share_upper_95"],
-    "repeat_count": ["repeat_share", "repeat_share_lower_95", "repeat_share_upper_95"],
-}
-PRIORITY_DISCLOSURE: dict[str, list[str]] = {
-    # reasons quote the rate ratio and share, from which a small count could be worked out
-    "count": [*_RATE_FIGURES, "incident_share", "pct_change_on_last_year", "reasons"],
-    "count_last_year": ["pct_change_on_last_year"],
-}
 
 
-def _published(table: pd.DataFrame, rules: dict[str, list[str]], publication: bool) -> pd.DataFrame:
-    """analysis.disclosure.suppress_small_counts with the CLI's threshold when publication mode is on."""
+def _published(table: pd.DataFrame, command: str, publication: bool) -> pd.DataFrame:
+    """atlas.publication.publish (the command line's rules for `command`) when publication mode is on."""
     if not publication:
         return table
-    from analysis.disclosure import suppress_small_counts
-    from atlas.cli_analysis import PUBLICATION_THRESHOLD
+    from atlas.publication import PUBLICATION_THRESHOLD, publish
 
-    out = suppress_small_counts(table, PUBLICATION_THRESHOLD, list(rules), rules)
-    out.attrs = dict(table.attrs)
+    return publish(table, command, PUBLICATION_THRESHOLD)
+
+
+@st.cache_data(show_spinner=False)
+def published_rates(key: StoreKey, sel: Selection, publication: bool) -> pd.DataFrame:
+    """rates() as `atlas rates --publication` writes it (every period; unchanged when publication is off)."""
+    return _published(rates(key, sel), "rates", publication)
+
+
+@st.cache_data(show_spinner=False)
+def published_ranked(key: StoreKey, sel: Selection, period: str, publication: bool) -> pd.DataFrame:
+    """ranked() on what is shown: in publication mode areas whose rate is hidden get no rank and sort last."""
+    if not publication:
+        return ranked(key, sel, period)
+    r = published_rates(key, sel, True)
+    r = r[r[PERIOD] == period].copy()
+    r["rank"] = r["rate_per_1000"].rank(ascending=False, method="min").astype("Int64")
+    r["rank_of"] = int(r["rate_per_1000"].notna().sum())
+    return r.sort_values(["rank", AREA_CODE], kind="stable", na_position="last").reset_index(drop=True)
+
+
+@st.cache_data(show_spinner=False)
+def published_whole_area(key: StoreKey, sel: Selection, publication: bool) -> pd.DataFrame:
+    """whole_area() as publication mode may show it: a period's total is hidden where the rates table withholds it.
+
+    Secondary suppression (atlas.publication) blanks the whole-area rate of a period whose total would
+    reveal a small count; the headline count and rate of that period are hidden too ("*"; "<5" if small).
+    """
+    whole = whole_area(key, sel)
+    if not publication:
+        return whole
+    from atlas.publication import PUBLICATION_THRESHOLD
+    from analysis.disclosure import SECONDARY_SYMBOL, primary_symbol
+
+    raw, shown = rates(key, sel), published_rates(key, sel, True)
+    lost = raw["whole_area_rate"].notna().to_numpy() & shown["whole_area_rate"].isna().to_numpy()
+    withheld = set(raw.loc[lost, PERIOD].astype(str))
+    out = whole.copy()
+    hide = out[PERIOD].astype(str).isin(withheld).to_numpy()
+    small = out[COUNT].between(1, PUBLICATION_THRESHOLD - 1).to_numpy()
+    text = out[COUNT].astype("string")
+    text = text.mask(pd.Series(hide, index=out.index), SECONDARY_SYMBOL)
+    out[COUNT] = text.mask(pd.Series(small, index=out.index), primary_symbol(PUBLICATION_THRESHOLD))
+    derived = [c for c in out.columns if c.startswith("rate")]
+    out.loc[hide | small, derived] = np.nan
+    out["suppressed"] = hide | small
     return out
 
 
@@ -251,7 +282,8 @@ def locality_rates(key: StoreKey, sel: Selection, publication: bool) -> pd.DataF
     from analysis.rates import share_of_incidents
 
     table = repeat_share(share_of_incidents(rates(key, sel)))
-    return _published(table, COMPARE_DISCLOSURE, publication)
+    # A rates table with incident and population shares and repeat shares: the `atlas smoothed` rules.
+    return _published(table, "smoothed", publication)
 
 
 @st.cache_data(show_spinner=False)
@@ -279,14 +311,14 @@ def funnel_data(key: StoreKey, sel: Selection, period: str, publication: bool) -
 @st.cache_data(show_spinner="Building the three-year table…")
 def seed_table_for(key: StoreKey, sel: Selection, period: str | None, publication: bool) -> pd.DataFrame:
     """atlas.analyses.seed_rates: three financial years up to the one holding `period` (latest if it does not nest)."""
-    from atlas.analyses import seed_count_columns, seed_rates
+    from atlas.analyses import seed_rates
 
     last_fy = None
     if period is not None and can_convert(sel.grain, "fy"):
         last_fy = str(convert_periods(pd.Series([period]), sel.grain, "fy").iloc[0])
     table = seed_rates(Store(key[0]), sel.dataset, level=sel.level, last_fy=last_fy, area_filter=sel.area_filter,
                        denominator=sel.denominator, category=sel.category)
-    return _published(table, seed_count_columns(table), publication)
+    return _published(table, "seed", publication)
 
 
 @st.cache_data(show_spinner="Ranking priority areas…")
@@ -297,7 +329,7 @@ def priority_ranking(
     from atlas.analyses import priority_table
 
     table = priority_table(Store(key[0]), **_args(sel), period=period, weights=weights, top_n=top_n)
-    return _published(table, PRIORITY_DISCLOSURE, publication)
+    return _published(table, "priority", publication)
 
 
 # --- map, overview and hot spot pages
@@ -397,3 +429,40 @@ def gi_multiples_png(key: StoreKey, sel: Selection, periods: tuple[str, ...]) ->
     gi = hotspots(key, sel, "gi_star")
     return small_multiples_png(selection_areas(key, sel), gi[gi[PERIOD].isin(periods)], "gi_label", GI_COLOURS,
                                list(periods))
+
+
+# --- files to download (built on request: a PDF takes seconds)
+
+
+@st.cache_data(show_spinner="Writing the briefing pack (a few seconds)…", max_entries=8)
+def briefing_pdf(key: StoreKey, sel: Selection, lad_code: str, period: str, publication: bool) -> bytes:
+    """atlas.briefing.build_briefing for one local authority and period, as PDF bytes (all categories, all residents)."""
+    import tempfile
+    from pathlib import Path
+
+    from atlas.briefing import build_briefing
+
+    with tempfile.TemporaryDirectory(prefix="atlas-briefing-") as tmp:
+        out = Path(tmp) / "briefing.pdf"
+        build_briefing(Store(key[0]), sel.dataset, lad_code, period, level=sel.level, grain=sel.grain,
+                       publication=publication, out=out)
+        return out.read_bytes()
+
+
+@st.cache_data(show_spinner="Drawing the map image…", max_entries=8)
+def map_png(key: StoreKey, sel: Selection, measure: str, period: str, scheme: str, k: int,
+            breaks: tuple[float, ...] | None, palette: str, publication: bool) -> bytes:
+    """atlas.exports.build_map of the screen map (same measure, classes and colours) as a 300 dpi PNG."""
+    import tempfile
+    from pathlib import Path
+
+    from atlas.exports import build_map
+
+    smap = build_map(Store(key[0]), sel.dataset, level=sel.level, measure=measure, period=period, grain=sel.grain,
+                     area_filter=sel.area_filter, denominator=sel.denominator, category=sel.category,
+                     scheme=scheme, k=k, breaks=breaks, palette=palette, publication=publication)
+    try:
+        with tempfile.TemporaryDirectory(prefix="atlas-map-") as tmp:
+            return smap.save(Path(tmp) / "map.png").read_bytes()
+    finally:
+        smap.close()

@@ -13,22 +13,11 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from analysis.disclosure import suppress_small_counts
-from geo.schema import ALL_CATEGORIES, COUNT, DENOMINATORS, GRAINS, LEVELS, RATE_PER_1000, SYNTHETIC_LABEL
+from atlas.publication import DISCLOSURE, hidden_counts
+from atlas.publication import publish as publish_table
+from geo.attribution import ATTRIBUTION, MAP_ATTRIBUTION, PUBLICATION_THRESHOLD  # noqa: F401  (pages import MAP_ATTRIBUTION here)
+from geo.schema import ALL_CATEGORIES, COUNT, DENOMINATORS, GRAINS, LEVELS, SYNTHETIC_LABEL
 from views import _cache
-
-# Verbatim from ../shared/data/SOURCES.md, "Attribution block" (OGL v3 / OS OpenData).
-ATTRIBUTION = (
-    "Contains Ordnance Survey data © Crown copyright and database right 2016. "
-    "Contains National Statistics data © Crown copyright and database right 2020. "
-    "Source: Office for National Statistics licensed under the Open Government Licence v3.0. "
-    "English Indices of Deprivation 2019, Ministry of Housing, Communities and Local Government, "
-    "licensed under the Open Government Licence v3.0. "
-    "Crime data: data.police.uk, contains public sector information licensed under the "
-    "Open Government Licence v3.0."
-)
-# Short form for the map's own attribution control.
-MAP_ATTRIBUTION = "Contains OS data © Crown copyright and database right 2016"
 
 LEVEL_LABELS: dict[str, str] = {
     "lsoa": "LSOA",
@@ -54,14 +43,10 @@ DEFAULT_LEVEL = "ward"
 DEFAULT_GRAIN = "fy"  # UK public-sector reporting year
 DEFAULT_DENOMINATOR = "total"
 GRAIN = DEFAULT_GRAIN  # kept for pages written against the first frame
-PUBLICATION_NOTE = "Publication mode: counts of 1–4 are shown as “<5” and their rates and intervals are blank."
-SUPPRESSION_THRESHOLD = 5
-# Figures derived from an area's count, blanked with it in publication mode.
-RATE_FIGURES: tuple[str, ...] = (
-    RATE_PER_1000, "rate_lower_95", "rate_upper_95", "rate_lower_998", "rate_upper_998", "rate_ratio",
-    "incident_share", "eb_rate_per_1000", "count_change", "pct_change", "rate_from", "rate_to",
-    "rate_change",
-)
+SUPPRESSION_THRESHOLD = PUBLICATION_THRESHOLD  # the command line's threshold (atlas.publication)
+PUBLICATION_NOTE = (f"Publication mode: counts of 1–{SUPPRESSION_THRESHOLD - 1} are shown as “<{SUPPRESSION_THRESHOLD}” "
+                    "and their rates and intervals are blank; where a total is shown, further counts are hidden "
+                    "as “*” so that no small count can be worked out from it.")
 
 _STATE_KEY = "atlas_frame"
 _LOADED_KEY = "frame_query_loaded"
@@ -228,16 +213,32 @@ def _write_query(frame: Frame) -> None:
             st.query_params[param] = value
 
 
-def publish(table: pd.DataFrame, frame: Frame, count_cols: tuple[str, ...] = (COUNT,),
-            dependent: tuple[str, ...] = RATE_FIGURES) -> pd.DataFrame:
-    """The table as publication mode shows it: counts 1–4 as "<5", figures derived from them blank.
+def publish(table: pd.DataFrame, frame: Frame, command: str = "rates", extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The table as publication mode shows it: atlas.publication.publish with the command line's rules.
 
-    analysis.disclosure.suppress_small_counts does the work; with publication mode off the table is
+    ``command`` names the rule set (rates, smoothed, compare, emerging, priority, seed, ...); ``extra``
+    columns are blanked with the count too (e.g. a map measure). Pass whole periods: secondary
+    suppression works on each period's rows together. With publication mode off the table is
     returned unchanged (same object).
     """
     if not frame.publication:
         return table
-    return suppress_small_counts(table, SUPPRESSION_THRESHOLD, count_cols, dependent)
+    rules = None
+    if extra:
+        rules = {col: list(deps) for col, deps in DISCLOSURE[command].items()}
+        rules[COUNT] = [*rules.get(COUNT, []), *extra]
+    return publish_table(table, command, SUPPRESSION_THRESHOLD, rules=rules)
+
+
+def publication_note(table: pd.DataFrame, unit: str = "areas", count_cols: tuple[str, ...] = (COUNT,)) -> str:
+    """What publication mode hid in this (published, possibly filtered) table, as a sentence for a caption."""
+    n_small, n_hidden = hidden_counts(table, count_cols, SUPPRESSION_THRESHOLD)
+    t = SUPPRESSION_THRESHOLD
+    text = f"Publication mode: {n_small:,} {unit} with 1–{t - 1} incidents shown as “<{t}”, their rates blank"
+    if n_hidden:
+        text += (f"; {n_hidden:,} more {unit} hidden as “*” (not small) so that no small count can be worked out "
+                 "from the total")
+    return text + "."
 
 
 def current_frame() -> Frame | None:

@@ -9,7 +9,8 @@ import streamlit as st
 from analysis.periods import can_convert
 from geo.schema import AREA_CODE, AREA_NAME, COUNT, PERIOD, POPULATION, RATE_PER_1000, AtlasError
 from views import _cache
-from views._frame import DENOMINATOR_LABELS, LEVEL_LABELS, PUBLICATION_NOTE, current_frame
+from ingest.report import escape_formula_text
+from views._frame import DENOMINATOR_LABELS, LEVEL_LABELS, current_frame, publication_note
 
 AREAS_KEY = "compare_areas"
 DEFAULT_CHOSEN = 4
@@ -69,7 +70,7 @@ st.caption(
     "repeat share is blank where the data has no repeat flag."
 )
 if frame.publication:
-    st.caption(PUBLICATION_NOTE)
+    st.caption(publication_note(now, unit=f"{level} areas"))
 
 st.subheader("Rate per 1,000 over time")
 order = list(dict.fromkeys(table[PERIOD]))  # the table is chronological within each area
@@ -121,7 +122,7 @@ years = seed.attrs.get("periods", [])
 st.dataframe(seed, hide_index=True)
 mode = "publication" if frame.publication else "unsuppressed"
 st.download_button(
-    "Download the table (CSV)", seed.to_csv(index=False).encode("utf-8"),
+    "Download the table (CSV)", escape_formula_text(seed).to_csv(index=False).encode("utf-8"),
     file_name=f"rates_by_financial_year_{frame.level}_{'_'.join(y.replace('/', '-') for y in years[-1:])}_{mode}.csv",
     mime="text/csv", key="compare_seed_download",
 )

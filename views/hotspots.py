@@ -9,7 +9,7 @@ from analysis.emerging import BECAME_HOT, COLD_TO_HOT, EHSA_CATEGORIES, HOT_TO_C
 from geo.maps import EHSA_COLOURS, build_categorical_map
 from geo.schema import AREA_CODE, AREA_NAME, CODE, COUNT, NAME, AtlasError
 from views import _cache
-from views._frame import LEVEL_LABELS, MAP_ATTRIBUTION, PUBLICATION_NOTE, current_frame, publish
+from views._frame import LEVEL_LABELS, MAP_ATTRIBUTION, current_frame, publication_note, publish
 
 MULTIPLES = 8  # the last eight periods: two years of quarters, or eight months
 
@@ -27,7 +27,7 @@ if len(upto) < 2:
     st.stop()
 
 try:
-    ehsa = publish(_cache.emerging(key, sel, period), frame, dependent=("total_count",))
+    ehsa = publish(_cache.emerging(key, sel, period), frame, "emerging")  # `atlas emerging --publication`
     areas = _cache.selection_areas(key, sel)
     moves = _cache.transitions(key, sel, period, upto[-2])
     png = _cache.gi_multiples_png(key, sel, tuple(upto[-MULTIPLES:]))
@@ -46,7 +46,7 @@ with left:
         areas, ehsa, "ehsa_category", EHSA_COLOURS, [NAME, CODE, COUNT, "ehsa_category", "n_hot"],
         aliases=[level_label, "Code", f"Incidents {period}", "Category", "Periods hot"],
         legend_title=f"Emerging hot spots to {period}", attribution=MAP_ATTRIBUTION,
-        legend_note=PUBLICATION_NOTE if frame.publication else None,
+        legend_note=publication_note(ehsa, count_cols=(COUNT, "total_count")) if frame.publication else None,
     )
     st_folium(fmap, key=f"ehsa-map-{hash((sel, period, frame.publication))}", height=420,
               use_container_width=True, returned_objects=[])

@@ -11,10 +11,11 @@ from geo.classify import SCHEMES, parse_breaks
 from geo.maps import EHSA_COLOURS, PALETTE_LABELS, build_categorical_map, build_choropleth
 from geo.schema import AREA_CODE, AREA_NAME, CODE, COUNT, NAME, PERIOD, RATE_PER_1000, AtlasError
 from views import _cache
-from views._frame import LEVEL_LABELS, MAP_ATTRIBUTION, PUBLICATION_NOTE, RATE_FIGURES, current_frame, publish
+from views._frame import LEVEL_LABELS, MAP_ATTRIBUTION, current_frame, publication_note, publish
 
 COLOURS = {"lisa": LISA_COLOURS, "gi_bin": GI_COLOURS, "ehsa": EHSA_COLOURS}
 INTERVAL = "interval_95"
+IMAGE_KEY = "map_image"
 
 frame = current_frame()
 st.header("Map explorer")
@@ -62,14 +63,16 @@ except AtlasError as exc:
     st.stop()
 
 now = base[base[PERIOD] == period].merge(values[values[PERIOD] == period].drop(columns=PERIOD), on=AREA_CODE, how="left")
-now = publish(now, frame, dependent=RATE_FIGURES + (() if categorical else (_cache.VALUE,)))
+# The command line's `rates` rules on the whole period (secondary suppression needs every area of it);
+# a numeric measure is blanked with its count, a hot spot label reveals no count and stays.
+now = publish(now, frame, "rates", extra=() if categorical else (_cache.VALUE,))
 lo, hi = now["rate_lower_95"].map("{:.2f}".format), now["rate_upper_95"].map("{:.2f}".format)
 now[INTERVAL] = (lo + " – " + hi).where(now["rate_lower_95"].notna(), "no data")
 tips = [NAME, CODE, COUNT, RATE_PER_1000, INTERVAL] + ([_cache.VALUE] if measure in ("eb_rate", *COLOURS) else [])
 aliases = [level_label, "Code", "Incidents", "Rate per 1,000", "95% interval"] + (
     [_cache.MEASURES[measure]] if len(tips) > 5 else [])
 title = f"{_cache.MEASURES[measure]}, {period}"
-note = PUBLICATION_NOTE if frame.publication else None
+note = publication_note(now) if frame.publication else None
 if categorical:
     fmap = build_categorical_map(areas, now, _cache.VALUE, COLOURS[measure], tips, aliases=aliases,
                                  legend_title=title, attribution=MAP_ATTRIBUTION, legend_note=note)
@@ -86,6 +89,8 @@ else:
         [f"no data: {cls[-1]}"] if -1 in cls.index else [])
 st.caption(
     f"Legend ({_cache.MEASURES[measure].lower()}, areas per class): " + "; ".join(legend))
+if note:
+    st.caption(note)
 st.caption(
     f"{len(now):,} areas ({level_label}) in {period}. "
     + ("Categories from the hot spot analysis." if categorical else
@@ -93,6 +98,28 @@ st.caption(
        "different periods share one legend.")
     + " Hover an area for its figures; click it (or pick it below) for its profile."
 )
+
+
+def _download_image() -> None:
+    """A 300 dpi PNG of this map (atlas.exports.build_map: same measure, classes and colours), made on request."""
+    mode = "publication" if frame.publication else "unsuppressed"
+    wanted = (key, sel, measure, period, scheme, int(k), breaks, palette, frame.publication)
+    if st.button("Make map image (PNG, 300 dpi)", key="map_image_make"):
+        try:
+            st.session_state[IMAGE_KEY] = (wanted, _cache.map_png(*wanted))
+        except AtlasError as exc:
+            st.error(str(exc))
+    made = st.session_state.get(IMAGE_KEY)
+    if made and made[0] == wanted:  # only the image of what is on screen
+        st.download_button(
+            "Download map image", made[1], mime="image/png", key="map_image_download", on_click="ignore",
+            file_name=f"map_{measure}_{frame.level}_{str(period).replace('/', '-')}_{mode}.png",
+        )
+        st.caption("For print: A4 landscape, 300 dpi, with legend, scale bar, north arrow, attribution and the "
+                   + ("publication mode (areas with 1–4 incidents hatched)." if frame.publication
+                      else "warning that it is unsuppressed."))
+
+
 # Click-only return values: panning and zooming then do not rerun the script.
 clicked = st_folium(fmap, key=f"map-{hash((sel, measure, period))}", height=520, use_container_width=True,
                     returned_objects=["last_active_drawing"])
@@ -100,6 +127,8 @@ drawing = (clicked or {}).get("last_active_drawing") or {}
 code = str(drawing.get("id") or drawing.get("properties", {}).get(CODE) or "")
 if code and code != st.session_state.get("map_last_click"):
     st.session_state["map_last_click"] = st.session_state["map_area"] = code
+
+_download_image()
 
 names = dict(zip(now[AREA_CODE], now[AREA_NAME]))
 if st.session_state.get("map_area") not in names:
@@ -110,9 +139,9 @@ if not area:
     st.stop()
 
 # ---- profile of the selected area
-history = publish(base[base[AREA_CODE] == area], frame)
-rank = _cache.ranked(key, sel, period).set_index(AREA_CODE)
-row = publish(rank.loc[[area]].reset_index(), frame).iloc[0]
+shown_rates = _cache.published_rates(key, sel, frame.publication)  # published whole, then one area taken
+history = shown_rates[shown_rates[AREA_CODE] == area]
+row = _cache.published_ranked(key, sel, period, frame.publication).set_index(AREA_CODE).loc[area]
 st.subheader(f"{names[area]} ({area})")
 m1, m2, m3, m4 = st.columns(4)
 m1.metric(f"Incidents {period}", str(row[COUNT]))

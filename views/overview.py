@@ -10,7 +10,7 @@ from analysis.periods import same_period_last_year
 from geo.maps import build_choropleth
 from geo.schema import AREA_CODE, AREA_NAME, CODE, COUNT, NAME, PERIOD, RATE_PER_1000, AtlasError
 from views import _cache
-from views._frame import LEVEL_LABELS, MAP_ATTRIBUTION, PUBLICATION_NOTE, current_frame, publish
+from views._frame import LEVEL_LABELS, MAP_ATTRIBUTION, current_frame, publication_note, publish
 
 frame = current_frame()
 if frame is None or frame.period is None:
@@ -23,9 +23,10 @@ where = lads.get(frame.area_filter, frame.area_filter) if frame.area_filter else
 st.header(f"Overview: {where}, {period}")
 
 try:
-    whole = publish(_cache.whole_area(key, sel), frame).set_index(PERIOD)
+    whole = _cache.published_whole_area(key, sel, frame.publication).set_index(PERIOD)
     periods = list(whole.index)  # chronological, every period of the selection
-    ranked = publish(_cache.ranked(key, sel, period), frame)
+    # In publication mode ranked on what is shown: areas with a hidden count have no rate, so no rank.
+    ranked = _cache.published_ranked(key, sel, period, frame.publication)
     areas = _cache.selection_areas(key, sel)
     classes = _cache.map_classes(key, sel, "rate", "quantiles", 5, None)
 except AtlasError as exc:
@@ -37,7 +38,9 @@ def _change(against: str | None) -> tuple[str, str | None, str]:
     """(metric value, delta, help) for the change from `against` to this period, with its test result."""
     if against is None or against not in periods:
         return "–", None, "No such period in the data."
-    row = publish(_cache.whole_area_change(key, sel, period, against), frame, ("count_from", "count_to")).iloc[0]
+    row = publish(_cache.whole_area_change(key, sel, period, against), frame, "compare").iloc[0]
+    if frame.publication and (whole.loc[[period, against], COUNT].astype(str) == "*").any():
+        return "–", None, f"Compared with {against}: hidden in publication mode (a total that reveals a small count)."
     if pd.isna(row["pct_change"]):
         return "–", None, f"Compared with {against}: no figure to compare."
     delta = f"{row['count_change']:+,} incidents"
@@ -60,19 +63,26 @@ interval = "–" if pd.isna(rate) else f"{now['rate_lower_95']:.2f} – {now['ra
 st.caption(
     f"95% interval of the rate: {interval} per 1,000. Change: {previous[2]} Same period last year: {last_year[2]}"
 )
-if frame.publication:
-    st.caption(PUBLICATION_NOTE)
 
 left, right = st.columns([1, 1])
-top = ranked.head(5)
-table = pd.DataFrame({
-    "Rank": top["rank"], LEVEL_LABELS[frame.level]: top[AREA_NAME], "Incidents": top[COUNT].astype("string"),
-    "Rate per 1,000": top[RATE_PER_1000].round(2),
-    "95% interval": (top["rate_lower_95"].map("{:.2f}".format) + " – "
-                     + top["rate_upper_95"].map("{:.2f}".format)).where(top["rate_lower_95"].notna(), "–"),
-})
+# Only areas with incidents and a shown rate: a list of zeros (or of hidden rates) says nothing.
+top = ranked[ranked["rank"].notna() & (ranked[RATE_PER_1000] > 0)].head(5)
 left.markdown(f"**Highest rates, {period}**")
-left.dataframe(table, hide_index=True, key="overview_top")
+if top.empty:
+    left.info("No area can be ranked: no area has incidents with a rate shown"
+              + (" (publication mode hides every count here; try a coarser level or a longer period)."
+                 if frame.publication else "."))
+else:
+    table = pd.DataFrame({
+        "Rank": top["rank"], LEVEL_LABELS[frame.level]: top[AREA_NAME], "Incidents": top[COUNT].astype("string"),
+        "Rate per 1,000": top[RATE_PER_1000].round(2),
+        "95% interval": (top["rate_lower_95"].map("{:.2f}".format) + " – "
+                         + top["rate_upper_95"].map("{:.2f}".format)).where(top["rate_lower_95"].notna(), "–"),
+    })
+    left.dataframe(table, hide_index=True, key="overview_top")
+if frame.publication:
+    left.caption(publication_note(ranked) + " Ranked on the rates shown: areas with a hidden count are left "
+                 "out of the top five.")
 
 shown = ranked[[AREA_CODE, COUNT, RATE_PER_1000]]
 with right:

@@ -9,7 +9,8 @@ import streamlit as st
 from analysis.priority import CHANGE_STATUS, PREVIOUS_RANK, RANK, REASONS, SCORE, SCORE_CHANGE, PriorityWeights
 from geo.schema import AREA_CODE, AREA_NAME, COUNT, RATE_PER_1000, AtlasError
 from views import _cache
-from views._frame import LEVEL_LABELS, PUBLICATION_NOTE, current_frame
+from ingest.report import escape_formula_text
+from views._frame import LEVEL_LABELS, current_frame, publication_note
 
 WEIGHT_HELP = {
     "rate": "Rate per 1,000 against the whole area (full marks at 3x or more).",
@@ -23,6 +24,7 @@ LISTED = {
     RATE_PER_1000: "Rate per 1,000", "rate_ratio": "Rate ratio", CHANGE_STATUS: "Change",
     PREVIOUS_RANK: "Previous rank", SCORE_CHANGE: "Score change",
 }
+BRIEFING_KEY = "priority_briefing_pdf"
 STATUS_LABELS = {"new": "New", "escalating": "Escalating", "easing": "Easing", "steady": "Steady"}
 
 frame = current_frame()
@@ -76,7 +78,7 @@ st.caption(
     if has_previous else "No earlier period in the data, so there is no change status."
 )
 if frame.publication:
-    st.caption(f"{PUBLICATION_NOTE} Their reasons are blank too, as they quote the rate and share.")
+    st.caption(f"{publication_note(table)} Their reasons are blank too, as they quote the rate and share.")
 
 if not dropped.empty:
     st.subheader("Dropped off the list")
@@ -84,7 +86,8 @@ if not dropped.empty:
 
 mode = "publication" if frame.publication else "unsuppressed"
 st.download_button(
-    "Download the priority table (CSV, all areas)", table.to_csv(index=False).encode("utf-8"),
+    # Area names and reasons come from user files: escape text a spreadsheet would run as a formula.
+    "Download the priority table (CSV, all areas)", escape_formula_text(table).to_csv(index=False).encode("utf-8"),
     file_name=f"priority_{frame.level}_{str(frame.period).replace('/', '-')}_{mode}.csv",
     mime="text/csv", key="priority_download",
 )
@@ -93,7 +96,45 @@ st.caption(
     + ("Publication mode: small counts are suppressed in it." if frame.publication
        else "Not suppressed: switch on publication mode before sharing outside the partnership.")
 )
-st.button("Briefing pack: coming in the export issue", disabled=True, key="priority_briefing")
+
+
+def _briefing() -> None:
+    """One-click briefing pack (atlas.briefing): a multi-page PDF for one local authority, made on request."""
+    st.subheader("Briefing pack")
+    if frame.level == "lad":
+        st.caption("A briefing maps the areas inside one local authority: choose a finer level in the sidebar.")
+        return
+    lads = _cache.lad_options(key, frame.dataset, frame.boundary_set, frame.level, frame.grain)
+    if frame.area_filter:
+        lad = frame.area_filter
+    elif lads:
+        lad = st.selectbox("Local authority of the briefing", list(lads), key="priority_briefing_lad",
+                           format_func=lambda c: f"{lads[c]} ({c})")
+    else:
+        st.caption("No local authority to brief on in this dataset.")
+        return
+    wanted = (key, frame.selection, lad, frame.period, frame.publication)
+    if st.button(f"Make briefing pack (PDF) for {lads.get(lad, lad)}", key="priority_briefing"):
+        try:
+            st.session_state[BRIEFING_KEY] = (wanted, _cache.briefing_pdf(*wanted))
+        except AtlasError as exc:
+            st.error(str(exc))
+    made = st.session_state.get(BRIEFING_KEY)
+    if made and made[0] == wanted:  # never offer the pack of an earlier selection
+        st.download_button(
+            "Download briefing pack (PDF)", made[1], mime="application/pdf", key="priority_briefing_download",
+            on_click="ignore",
+            file_name=f"briefing_{lad}_{frame.level}_{str(frame.period).replace('/', '-')}_{mode}.pdf",
+        )
+    st.caption(
+        "Eight A4 pages: headline figures, priority areas, rate and hot spot maps, emerging hot spots, comparison, "
+        "trend and method notes, for all categories and all residents. "
+        + ("Publication mode: small counts are suppressed in it." if frame.publication
+           else "Not suppressed: switch on publication mode before sharing outside the partnership.")
+    )
+
+
+_briefing()
 
 notes = table.attrs.get("notes", [])
 if notes:

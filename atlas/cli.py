@@ -78,6 +78,8 @@ def _build_parser() -> argparse.ArgumentParser:
     cnt.add_argument("--grain", choices=GRAINS, default="month")
     cnt.add_argument("--category")
     cnt.add_argument("--out", type=Path, help="CSV path (default: standard output)")
+    cnt.add_argument("--publication", action="store_true",
+                     help="publication mode: counts 1-4 shown as '<5' (the same rules as every other command)")
     cnt.set_defaults(run=_cmd_counts)
 
     demo = sub.add_parser("demo", help="(re)build the synthetic demo dataset in the store")
@@ -166,6 +168,11 @@ def _cmd_counts(args: argparse.Namespace) -> int:
     from store import Store
 
     table = counts_table(Store(), args.dataset, level=args.level, grain=args.grain, category=args.category)
+    if args.publication:
+        from atlas.publication import publish
+
+        table = publish(table, "counts")
+        print(table.attrs.get("publication_note", ""), file=sys.stderr)
     write_csv(table, args.out)
     return 0
 

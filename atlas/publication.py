@@ -35,6 +35,8 @@ DISCLOSURE: dict[str, Mapping[str, Sequence[str]]] = {
     "rates": {"count": [*RATE_COLS, "compared_to_whole_area", "incident_share"], "repeat_count": []},
     "hotspots": {"count": RATE_COLS},
     "emerging": {"count": [], "total_count": []},
+    # `atlas counts`: area x period x category counts, no totals or derived figures shown
+    "counts": {"count": []},
     "smoothed": {
         "count": [*RATE_COLS, "compared_to_whole_area", "incident_share", "eb_rate_per_1000",
                   "spatial_eb_rate_per_1000", "expected_count", "excess_risk", "eb_z", "funnel_position_95",

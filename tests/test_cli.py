@@ -208,3 +208,13 @@ def test_help_of_every_command_prints(capsys):
         with pytest.raises(SystemExit) as done:
             main([cmd, "--help"])
         assert done.value.code == 0, cmd
+
+
+def test_counts_publication_mode_hides_small_counts(capsys, counts_csv):
+    run(capsys, "import", counts_csv, "--dataset", "DA")
+    code, out, err = run(capsys, "counts", "--dataset", "DA", "--level", "lsoa", "--grain", "month", "--publication")
+    assert code == 0
+    t = pd.read_csv(pd.io.common.StringIO(out), dtype=str)
+    # Stored counts 3, 4 and 5: the two below 5 are hidden, 5 is shown.
+    assert sorted(t["count"].tolist()) == ["5", "<5", "<5"]
+    assert "publication mode" in err.lower()

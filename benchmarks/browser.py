@@ -1,0 +1,361 @@
+"""Browser benchmark: the Streamlit app in headless Debian Chromium (Playwright), County Durham LSOAs.
+
+Usage: python benchmarks/browser.py [--json FILE] [--repeat N]
+
+Measures (a) cold start to the first Gi* hot spot map, (b) the first page after the server is up,
+(c) period and measure changes on the Map explorer, (d) the map payload on the websocket, and, on
+its own line, a first start that also generates the demo dataset. Each server gets a fresh temp
+ATLAS_STORE; apart from the generation row the demo is built beforehand with `python -m atlas demo`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: make the project's packages importable
+    sys.path.insert(0, str(ROOT))
+
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, _free_port  # noqa: E402  (one launch recipe)
+
+AREA = "E06000047"  # County Durham: 324 LSOAs
+N_AREAS = 324
+GI_TITLE = "Gi* hot and cold spots"
+# Measure select label -> legend title prefix (views/_cache.MEASURES); cycled for the measure-change row.
+MEASURE_CYCLE = ("Rate per 1,000", "Smoothed rate per 1,000 (empirical Bayes)", "LISA cluster (local Moran's I)",
+                 "Incidents", GI_TITLE)
+POLL_S = 0.02
+
+
+@dataclass
+class Result:
+    """One table row: samples in seconds (or bytes), a target and its test."""
+
+    name: str
+    samples: list[float]
+    target: str
+    limit: float | None  # pass when median <= limit (None: context only)
+    unit: str = "s"
+    strict: bool = False  # pass needs median < limit
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    def verdict(self) -> str:
+        if self.limit is None:
+            return "-"
+        ok = self.median < self.limit if self.strict else self.median <= self.limit
+        return "PASS" if ok else "FAIL"
+
+    def shown(self) -> str:
+        if self.unit == "MB":
+            return f"{self.median:.3f} MB"
+        spread = f" (min {min(self.samples):.2f}, max {max(self.samples):.2f}, n={len(self.samples)})" \
+            if len(self.samples) > 1 else ""
+        return f"{self.median:.2f} s{spread}"
+
+
+class Server:
+    """`python -m streamlit run app.py` on a free port with its own store; timestamps its launch."""
+
+    def __init__(self, home: Path) -> None:
+        self.home, self.port = home, _free_port()
+        self.url = f"http://localhost:{self.port}"
+        env = {**os.environ, "ATLAS_HOME": str(home), "ATLAS_STORE": str(home / "atlas.duckdb")}
+        self.log = (home / "streamlit.log").open("w")  # a file, not a pipe: a full pipe stalls the server
+        self.t0 = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port),
+             "--server.headless", "true"],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, text=True)
+
+    def wait_healthy(self, timeout: float = 60) -> float:
+        """Seconds from launch until /_stcore/health answers."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited: {(self.home / 'streamlit.log').read_text()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        return time.perf_counter() - self.t0
+            except OSError:
+                time.sleep(0.02)
+        raise TimeoutError(f"streamlit did not become healthy at {self.url}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+def _store(with_demo: bool) -> Path:
+    """A fresh temp ATLAS_HOME; with the demo dataset built by the command line when asked."""
+    home = Path(tempfile.mkdtemp(prefix="atlas-browser-bench-"))
+    if with_demo:
+        env = {**os.environ, "ATLAS_HOME": str(home), "ATLAS_STORE": str(home / "atlas.duckdb")}
+        subprocess.run([sys.executable, "-m", "atlas", "demo"], cwd=ROOT, env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+    return home
+
+
+def _check_errors(page) -> None:
+    errors = page.locator('[data-testid="stAlertContentError"], [data-testid="stException"]')
+    if errors.count():
+        raise AssertionError(f"the app shows an error: {errors.first.inner_text()}")
+
+
+def _wait_map(page, title: str, timeout: float = 120):
+    """Poll until an st_folium iframe's legend starts with `title` and it has visible polygons; returns the frame."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for frame in page.frames:
+            if "streamlit_folium" not in frame.url:
+                continue
+            try:
+                legend = frame.locator(".atlas-legend")
+                if legend.count() and title in legend.first.inner_text(timeout=200):
+                    paths = frame.locator("path.leaflet-interactive")
+                    if paths.count() and paths.first.is_visible():
+                        return frame
+            except Exception:  # the frame was detached by a rerun between the checks: look again
+                continue
+        _check_errors(page)
+        time.sleep(POLL_S)
+    raise TimeoutError(f"no map titled {title!r} after {timeout}s")
+
+
+def _pick(page, label: str, option: str) -> float:
+    """Choose `option` in the selectbox labelled `label` by typing it; returns the clock just before Enter."""
+    box = page.locator('[data-testid="stSelectbox"]').filter(has=page.get_by_text(label, exact=True)).first
+    box.locator("input").click()
+    page.keyboard.type(option)
+    page.locator('[role="listbox"] [role="option"]').filter(has_text=option).first.wait_for(timeout=10_000)
+    t = time.perf_counter()
+    page.keyboard.press("Enter")
+    return t
+
+
+def _map_url(base: str, dataset: str) -> str:
+    q = {"dataset": dataset, "level": "lsoa", "area": AREA, "grain": "month"}
+    return f"{base}/map-explorer?{urlencode(q)}"
+
+
+def _dataset_name(home: Path) -> str:
+    """The demo dataset's name, as `python -m atlas demo` reports it (idempotent on a built store)."""
+    env = {**os.environ, "ATLAS_HOME": str(home), "ATLAS_STORE": str(home / "atlas.duckdb")}
+    out = subprocess.run([sys.executable, "-m", "atlas", "demo"], cwd=ROOT, env=env, check=True,
+                         capture_output=True, text=True).stdout
+    return ast.literal_eval(out.strip().splitlines()[-1].split(": ", 1)[1])
+
+
+def _sizes_with(frames: list[tuple[float, bytes]], marker: bytes) -> list[int]:
+    return [len(b) for _, b in frames if marker in b]
+
+
+def cold_start(pw, dataset: str, results: dict, payload: list) -> None:
+    """(a), (c), (d): one fresh server; browser already open, as a user's is."""
+    home = _store(with_demo=True)
+    browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    received: list[tuple[float, bytes]] = []
+
+    def on_ws(ws):
+        ws.on("framereceived", lambda p: received.append(
+            (time.perf_counter(), p if isinstance(p, bytes) else p.encode())))
+
+    page.on("websocket", on_ws)
+    server = Server(home)
+    try:
+        t_health = server.wait_healthy()
+        page.goto(_map_url(server.url, dataset), wait_until="domcontentloaded")
+        first = _wait_map(page, "Incidents")
+        t_first = time.perf_counter() - server.t0
+        n = first.locator("path.leaflet-interactive").count()
+        t_click = _pick(page, "Measure", GI_TITLE)
+        gi = _wait_map(page, GI_TITLE)
+        t_gi = time.perf_counter() - server.t0
+        results.setdefault("a", []).append((t_gi, t_health, t_first, t_gi - (t_click - server.t0), n))
+        ngi = gi.locator("path.leaflet-interactive").count()
+        if ngi != N_AREAS:
+            raise AssertionError(f"expected {N_AREAS} LSOA polygons, the map has {ngi}")
+        page.wait_for_timeout(1000)  # let the rerun's trailing messages arrive
+        if not payload:  # (d) from the first cold run: the Gi* map's delta, and the count map's for context
+            gi_sizes = _sizes_with([f for f in received if f[0] >= t_click], b"leaflet")
+            first_sizes = _sizes_with([f for f in received if f[0] < t_click], b"leaflet")
+            payload.append((max(gi_sizes, default=0), max(first_sizes, default=0),
+                            sum(len(b) for t, b in received if t >= t_click)))
+
+        # (c) period changes on the sidebar select, on the Gi* map (months before the latest).
+        period = re.search(r"[?&]period=([^&]+)", page.url)
+        latest = period.group(1) if period else None
+        if not latest or not re.fullmatch(r"\d{4}-\d{2}", latest):
+            raise AssertionError(f"expected a YYYY-MM period in the URL, got {page.url}")
+        y, m = map(int, latest.split("-"))
+
+        def step(row: str, label: str, option: str, title: str) -> None:
+            t = _pick(page, label, option)
+            _wait_map(page, title)
+            done = time.perf_counter()
+            # Split: until the map's delta arrives on the websocket (server: script rerun, map build) and after
+            # it (browser: component iframe loads the HTML, Leaflet draws the polygons).
+            arrived = next((ts for ts, b in list(received) if ts >= t and b"leaflet" in b), done)
+            results.setdefault(row, []).append(done - t)
+            results.setdefault(row + "_server", []).append(arrived - t)
+
+        for i in range(1, 6):
+            mm = (y * 12 + m - 1) - i
+            target = f"{mm // 12:04d}-{mm % 12 + 1:02d}"
+            step("period", "Period", target, f"{GI_TITLE}, {target}")
+        # (c) measure changes: each measure once (its first computation for this selection), Gi* last.
+        for label in MEASURE_CYCLE:
+            step("measure", "Measure", label, f"{label}, ")
+        # ... and a second round, now that every measure is cached for this selection.
+        for label in MEASURE_CYCLE:
+            step("measure_cached", "Measure", label, f"{label}, ")
+    finally:
+        browser.close()
+        server.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def first_page(pw, with_demo: bool) -> tuple[float, float]:
+    """(b) and the generation row: (seconds from launch to healthy, seconds from healthy to Overview metrics)."""
+    home = _store(with_demo=with_demo)
+    browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    server = Server(home)
+    try:
+        t_health = server.wait_healthy()
+        t = time.perf_counter()
+        page.goto(server.url, wait_until="domcontentloaded")
+        metrics = page.locator('[data-testid="stMetric"]')
+        deadline = time.monotonic() + 180
+        while not (metrics.count() >= 4 and metrics.nth(3).is_visible()):
+            if time.monotonic() > deadline:
+                raise TimeoutError("Overview metrics did not appear")
+            _check_errors(page)
+            time.sleep(POLL_S)
+        return t_health, time.perf_counter() - t
+    finally:
+        browser.close()
+        server.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def import_time() -> float:
+    """Seconds for a bare `import streamlit, geopandas, app deps` in a new interpreter (what a start must pay)."""
+    code = ("import time; t=time.perf_counter(); import streamlit, geopandas, folium, streamlit_folium, duckdb, "
+            "libpysal, esda; import views._cache, analysis.hotspots, geo.maps; print(time.perf_counter()-t)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def machine() -> str:
+    from importlib.metadata import version
+
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), platform.processor())
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
+    chromium = subprocess.run([str(CHROMIUM), "--version"], capture_output=True, text=True).stdout.strip()
+    libs = "; ".join(f"{p} {version(p)}" for p in ("streamlit", "streamlit-folium", "folium", "playwright"))
+    return (f"cpu {cpu}; cores {os.cpu_count()}; memory {mem:.1f} GB; os {platform.platform()}; "
+            f"python {platform.python_version()}; {chromium}; {libs}")
+
+
+def _split(raw: dict, row: str) -> str:
+    server = statistics.median(raw[row + "_server"])
+    return (f"median {server:.2f} s until the map's websocket frame arrived (server rerun + map build), "
+            f"{statistics.median(raw[row]) - server:.2f} s more until drawn (browser)")
+
+
+def run(repeat: int) -> list[Result]:
+    from playwright.sync_api import sync_playwright
+
+    probe = _store(with_demo=True)
+    dataset = _dataset_name(probe)
+    shutil.rmtree(probe, ignore_errors=True)
+    raw: dict = {}
+    payload: list = []
+    with sync_playwright() as pw:
+        for _ in range(repeat):
+            cold_start(pw, dataset, raw, payload)
+        first = [first_page(pw, with_demo=True) for _ in range(repeat)]
+        gen = first_page(pw, with_demo=False)
+    imp = import_time()
+    a = raw["a"]
+    gi_bytes, count_bytes, rerun_bytes = payload[0]
+    rows = [
+        Result("(a) cold start: launch -> Gi* LSOA map drawn (324 polygons)", [r[0] for r in a], "<= 5 s", 5.0,
+               notes=[f"server healthy after median {statistics.median(r[1] for r in a):.2f} s",
+                      f"first map (Incidents, from the URL) drawn at {statistics.median(r[2] for r in a):.2f} s",
+                      f"then choosing the Gi* measure took {statistics.median(r[3] for r in a):.2f} s "
+                      "(measure is not a URL parameter; first Gi* computation)",
+                      f"import of streamlit + geo stack + app modules in a fresh interpreter: {imp:.2f} s"]),
+        Result("(b) first page (Overview metrics) after server up", [b for _, b in first], "< 3 s", 3.0,
+               strict=True, notes=[f"server healthy after median {statistics.median(h for h, _ in first):.2f} s"]),
+        Result("(c1) change period (sidebar select), Gi* map re-drawn", raw["period"], "< 1 s", 1.0, strict=True,
+               notes=[_split(raw, "period")]),
+        Result("(c2) change measure, map re-drawn (first time each measure)", raw["measure"], "< 1 s", 1.0,
+               strict=True, notes=["order: " + ", ".join(MEASURE_CYCLE), _split(raw, "measure")]),
+        Result("(c2') change measure again (all cached)", raw["measure_cached"], "context", None,
+               notes=[_split(raw, "measure_cached")]),
+        Result("(d) map payload: largest websocket frame with the Gi* map", [gi_bytes / 1e6], "<= 0.6 MB", 0.6,
+               unit="MB", notes=[f"Incidents map frame {count_bytes / 1e6:.3f} MB; all frames of the Gi* rerun "
+                                 f"{rerun_bytes / 1e6:.3f} MB"]),
+        Result("first start with demo generation: healthy -> Overview metrics", [gen[1]], "context", None,
+               notes=[f"server healthy after {gen[0]:.2f} s; empty store, the app builds the demo on its first run"]),
+    ]
+    return rows
+
+
+def markdown(rows: list[Result]) -> str:
+    lines = ["| measurement | median | target | result |", "|---|---|---|---|"]
+    lines += [f"| {r.name} | {r.shown()} | {r.target} | {r.verdict()} |" for r in rows]
+    lines += [""] + [f"- **{r.name.split(' ')[0]}** " + "; ".join(r.notes) for r in rows if r.notes]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--json", type=Path, help="also write the results as JSON to this file")
+    ap.add_argument("--repeat", type=int, default=3, help="cold starts / first-page starts (median reported)")
+    args = ap.parse_args(argv)
+    if not CHROMIUM.exists():
+        print(f"{CHROMIUM} is not installed", file=sys.stderr)
+        return 1
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    rows = run(args.repeat)
+    print(f"Hotspot Atlas browser benchmark, {stamp}\nmachine: {machine()}\n"
+          f"data: synthetic demo, County Durham ({AREA}) LSOAs, {N_AREAS} areas x 72 months, grain month\n")
+    print(markdown(rows))
+    if args.json:
+        args.json.write_text(json.dumps({"date": stamp, "machine": machine(), "rows": [
+            {**r.__dict__, "median": r.median, "result": r.verdict()} for r in rows]}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -96,7 +96,7 @@ def test_local_and_global_moran_equal_esda_and_geoda(wards):
 
 
 def test_conditional_permutation_p_matches_brute_force(wards):
-    """The shared-table kernel against a plain loop: each area draws k_i of the other n-1 areas."""
+    """The block-table kernel against a plain loop: each area draws k_i of the other n-1 areas."""
     _, w, _, x = wards
     P = 4999
     card = w.cardinalities

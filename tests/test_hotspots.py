@@ -129,8 +129,10 @@ def test_fast_kernel_equals_brute_force_permutations(alternative):
     obs = adj.astype(float) @ x
     orient = np.sign(rng.standard_normal((n, 3)))
     p = pseudo_p(dist, obs, orient, alternative)
+    assert len(np.unique(dist.start)) > 1  # several independent blocks are exercised
     for i in range(n):
-        draws = np.array([[j for j in row if j != i][: card[i]] for row in table])
+        block = table.ids[:, dist.start[i] :]
+        draws = np.array([[j for j in row if j != i][: card[i]] for row in block])
         sums = x[draws].sum(axis=1)  # (P, T)
         np.testing.assert_allclose(dist.mean[i], sums.mean(axis=0))
         for t in range(3):
@@ -140,6 +142,52 @@ def test_fast_kernel_equals_brute_force_permutations(alternative):
                 alt = "lesser" if alt == "greater" else "greater"
             ref = dense_pseudo_p(obs[i, t : t + 1], sums[:, t : t + 1], alt, np.array([card[i] * x.max()]))
             assert p[i, t] == ref[0], (i, t)
+
+
+def _queen_lattice(side: int) -> np.ndarray:
+    """Dense queen adjacency of a side x side lattice (interior cells have 8 neighbours)."""
+    r, c = np.divmod(np.arange(side * side), side)
+    adj = (np.abs(r[:, None] - r[None, :]) <= 1) & (np.abs(c[:, None] - c[None, :]) <= 1)
+    np.fill_diagonal(adj, False)
+    return adj
+
+
+def test_equal_cardinality_areas_get_different_reference_draws():
+    adj = _queen_lattice(30)
+    card = adj.sum(axis=1)
+    x = np.random.default_rng(0).poisson(3.0, (len(card), 1)).astype(float)
+    interior = np.flatnonzero(card == 8)
+    dist = conditional_distribution(x, card, permutation_table(len(card), 9, 199, seed=1))
+    cells, size = np.unique(dist.cell[interior], return_counts=True)
+    assert len(cells) >= 50 and size.max() <= 0.05 * len(interior)  # many small cells, not one table
+    a, b = interior[dist.cell[interior] == cells[0]][0], interior[dist.cell[interior] == cells[1]][0]
+    assert not np.array_equal(np.sort(dist.reference(a), axis=0), np.sort(dist.reference(b), axis=0))
+    # The old layout (one block: columns too few to split) shares one reference per cardinality.
+    shared = conditional_distribution(x, card, permutation_table(len(card), 9, 199, seed=1, columns=1))
+    assert len(np.unique(shared.cell[interior])) == 1
+
+
+def test_seed_spread_of_map_mean_p_is_near_independent_draws():
+    """Monte Carlo error must mostly average out over the map, as with esda's per-area shuffles."""
+    adj = _queen_lattice(30)
+    card = adj.sum(axis=1)
+    n, P = len(card), 199
+    x = np.random.default_rng(0).poisson(3.0, (n, 1)).astype(float)
+    obs = adj.astype(float) @ x
+
+    def spread(columns):
+        means, ps = [], []
+        for seed in range(16):
+            dist = conditional_distribution(x, card, permutation_table(n, 9, P, seed, columns=columns))
+            ps.append(pseudo_p(dist, obs, np.ones_like(obs), "folded").ravel())
+            means.append(ps[-1].mean())
+        pbar = np.mean(ps, axis=0)
+        independent = np.sqrt((pbar * (1 - pbar)).sum() / P) / n  # sd of the mean if draws were per area
+        return np.std(means, ddof=1) / independent
+
+    ours, one_table = spread(None), spread(1)
+    assert ours < 5.0  # within a small factor of esda-like independent draws
+    assert one_table > 2.5 * ours  # and far below the shared-table spread
 
 
 def test_results_reproducible_by_seed_and_seed_matters(durham_w, durham_y):

@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 
 import folium
 import geopandas as gpd
-import mapclassify
 import numpy as np
 import pandas as pd
 import shapely
@@ -128,6 +127,8 @@ def classify_quantiles(values: pd.Series, k: int = 5) -> tuple[pd.Series, list[f
     if not ok.any():
         return pd.Series(classes, index=values.index), []
     k = int(max(1, min(k, len(np.unique(y[ok])))))
+    import mapclassify  # local: its import pulls scikit-learn and matplotlib (about 1 s), off the page-load path
+
     with warnings.catch_warnings():
         # Many tied counts (zeros) give fewer distinct quantiles than k: mapclassify warns and
         # merges them, which is exactly what we want, so its warning is not news.

@@ -171,3 +171,15 @@ def test_map_image_download_is_a_300_dpi_png_with_the_screen_classes(page: AppTe
     smap.close()
     page.selectbox(key="map_measure").set_value("rate")  # a different map: the old image is not offered
     assert not run(page).get("download_button")
+
+
+def test_measure_from_a_shared_link_opens_that_map(demo_store: Path, atlas_home: Path):
+    at = open_page(demo_store, atlas_home, measure="gi_bin")
+    assert at.selectbox(key="map_measure").value == "gi_bin"
+    assert "Hot spot" in legend(at)
+    at.selectbox(key="map_measure").set_value("count")
+    run(at)
+    assert "measure" not in at.query_params  # the default is left out of the link
+    bad = open_page(demo_store, atlas_home, measure="bogus")
+    assert bad.selectbox(key="map_measure").value == "count"
+    assert any("bogus" in w.value for w in bad.warning)

@@ -16,6 +16,8 @@ from views._frame import LEVEL_LABELS, MAP_ATTRIBUTION, current_frame, publicati
 COLOURS = {"lisa": LISA_COLOURS, "gi_bin": GI_COLOURS, "ehsa": EHSA_COLOURS}
 INTERVAL = "interval_95"
 IMAGE_KEY = "map_image"
+MEASURE_PARAM = "measure"
+DEFAULT_MEASURE = next(iter(_cache.MEASURES))
 
 frame = current_frame()
 st.header("Map explorer")
@@ -25,7 +27,20 @@ if frame is None or frame.period is None:
 key, sel, level_label = _cache.store_key(), frame.selection, LEVEL_LABELS[frame.level]
 
 c1, c2, c3, c4 = st.columns([3, 2, 1, 2])
+# The measure lives in the URL too (?measure=gi_bin), so a shared link opens that map directly.
+asked = st.query_params.get(MEASURE_PARAM)
+if "map_measure" not in st.session_state and asked is not None:
+    if asked in _cache.MEASURES:
+        st.session_state["map_measure"] = asked
+    else:
+        st.warning(f"The link asked for measure {asked!r}, which the map does not have; showing "
+                   f"{_cache.MEASURES[DEFAULT_MEASURE].lower()} instead.")
 measure = c1.selectbox("Measure", list(_cache.MEASURES), format_func=_cache.MEASURES.get, key="map_measure")
+if measure == DEFAULT_MEASURE:  # only what differs from the default, so links stay short
+    if MEASURE_PARAM in st.query_params:
+        del st.query_params[MEASURE_PARAM]
+elif st.query_params.get(MEASURE_PARAM) != measure:
+    st.query_params[MEASURE_PARAM] = measure
 categorical = measure in _cache.CATEGORICAL_MEASURES
 scheme = c2.selectbox("Classes", list(SCHEMES), format_func=SCHEMES.get, key="map_scheme", disabled=categorical)
 k = c3.number_input("Number", 2, 7, 5, key="map_k", disabled=categorical or scheme == "fixed")

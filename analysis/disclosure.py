@@ -125,7 +125,8 @@ def suppress_table(
     _protect(full, kind, lines, threshold)
     while (pinned := _lp_pinned(full, kind, lines, threshold)) is not None:
         # Several lines together can fix a cell no single line does: hide one more and start again.
-        _hide_near(full, kind, pinned, n_r, n_c)
+        if not _hide_near(full, kind, pinned, n_r, n_c):
+            break  # every non-zero figure is hidden: only the shown zeros remain
         _protect(full, kind, lines, threshold)
 
     keep_r = n_r + (1 if col_totals else 0)
@@ -284,8 +285,9 @@ def _lp_pinned(
             unsure &= np.abs(res.x[idx] - truth[idx]) < 0.5
 
 
-def _hide_near(full: np.ndarray, kind: np.ndarray, cell: tuple[int, int], n_r: int, n_c: int) -> None:
-    """Hide the smallest shown non-zero body cell in the pinned cell's row, else column, else a total."""
+def _hide_near(full: np.ndarray, kind: np.ndarray, cell: tuple[int, int], n_r: int, n_c: int) -> bool:
+    """Hide the smallest shown non-zero body cell in the pinned cell's row, else column, else a total,
+    else the smallest figure shown anywhere; False when no non-zero figure is left to hide."""
     i, j = cell
     for rows, cols in ((np.full(n_c, i), np.arange(n_c)), (np.arange(n_r), np.full(n_r, j))):
         if i == n_r and rows[0] == n_r or j == n_c and cols[0] == n_c:
@@ -295,12 +297,18 @@ def _hide_near(full: np.ndarray, kind: np.ndarray, cell: tuple[int, int], n_r: i
         if len(candidates):
             pick = candidates[np.argsort(v[candidates], kind="stable")[0]]
             kind[rows[pick], cols[pick]] = _SECONDARY
-            return
+            return True
     for ti, tj in ((i, n_c), (n_r, j), (n_r, n_c)):
         if kind[ti, tj] == 0:
             kind[ti, tj] = _MARGIN
-            return
-    raise AssertionError("a pinned cell with every neighbour already hidden")  # pragma: no cover
+            return True
+    # Everything around it is hidden already: hide the smallest figure still shown anywhere.
+    shown = np.argwhere((kind == 0) & (full > 0))
+    if len(shown) == 0:
+        return False
+    ti, tj = shown[np.argsort(full[shown[:, 0], shown[:, 1]], kind="stable")[0]]
+    kind[ti, tj] = _SECONDARY if ti < n_r and tj < n_c else _MARGIN
+    return True
 
 
 def _bounds(

@@ -246,3 +246,10 @@ def test_cli_rates_publication_leaves_no_period_with_one_hidden_count(tmp_path):
     assert hidden.groupby(t["period"]).sum().eq(2).all()  # each month's single small count got one complement
     assert t.loc[hidden, "rate_per_1000"].isna().all() and t.loc[~hidden, "rate_per_1000"].notna().all()
     assert t["whole_area_rate"].notna().all()
+
+
+def test_all_small_table_whose_margins_pin_a_total_is_still_protected():
+    """Found by hypothesis in CI: every body cell small, so only totals were left to hide."""
+    wide = pd.DataFrame([[1, 2, 0, 0], [0, 0, 1, 3], [2, 1, 0, 0]],
+                        index=["r0", "r1", "r2"], columns=["c0", "c1", "c2", "c3"])
+    test_no_hidden_cell_is_recoverable.hypothesis.inner_test(wide, True, True, None)

@@ -116,6 +116,13 @@ class AnalysisFrame:
             )
         return self.periods.index(period)
 
+    def in_period(self, table: pd.DataFrame, period: str | None) -> pd.DataFrame:
+        """Rows of ``table`` in ``period`` (checked against the data); every row when period is None."""
+        if period is None:
+            return table
+        self.check_period(period)
+        return table[table[PERIOD] == period]
+
 
 def load_frame(
     store: Any,
@@ -210,10 +217,7 @@ def rates_table(
 ) -> pd.DataFrame:
     """Count, rate per 1,000 with 95%/99.8% intervals, and comparison with the whole area; per area x period."""
     f = load_frame(store, dataset, level, grain, area_filter, denominator, category)
-    table = _rates(f)
-    if period is not None:
-        f.check_period(period)
-        table = table[table[PERIOD] == period]
+    table = f.in_period(_rates(f), period)
     cols = [AREA_CODE, AREA_NAME, LAD_CODE, PERIOD, CATEGORY, COUNT, REPEAT_COUNT, POPULATION, DENOMINATOR,
             RATE_PER_1000, rate_column("lower", "95"), rate_column("upper", "95"), rate_column("lower", "998"),
             rate_column("upper", "998"), WHOLE_AREA_RATE, RATE_RATIO, COMPARED_TO_WHOLE_AREA, INCIDENT_SHARE,
@@ -243,10 +247,7 @@ def hotspots_table(
         raise AtlasError(f"unknown statistic {statistic!r}; choose one of {', '.join(STATISTICS)}")
     f = load_frame(store, dataset, level, grain, area_filter, denominator, category)
     weights, report = area_weights(f.boundary_set, level, f.lad_codes, weights_method)
-    counts = f.counts
-    if period is not None:
-        f.check_period(period)
-        counts = counts[counts[PERIOD] == period]
+    counts = f.in_period(f.counts, period)
     if statistic == "local_moran_rate":
         if f.population is None:
             raise AtlasError(f"local_moran_rate needs population: {NO_POPULATION_NOTE} {f.boundary_set!r}")

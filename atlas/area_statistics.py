@@ -11,7 +11,7 @@ from analysis.concentration import gini_coefficient, repeat_share, top_area_shar
 from analysis.hotspots import HotspotParams, global_moran
 from analysis.rates import add_rates, flag_funnel, overall_rate, rolling_12_months, share_of_incidents
 from analysis.smoothing import eb_rate, eb_standardised_rate, excess_risk, spatial_eb_rate
-from atlas.analyses import AnalysisFrame, _finish, _rates, _sort_by_period, area_weights, load_frame
+from atlas.analyses import _finish, _rates, _sort_by_period, area_weights, load_frame
 from geo.schema import AREA_CODE, COUNT, PERIOD, POPULATION, RATE_PER_1000, AtlasError
 
 ROLLING_12 = "rolling12"
@@ -38,10 +38,7 @@ def smoothed_rates_table(
         raise AtlasError(f"smoothed rates need population; boundary set {f.boundary_set!r} has none "
                          "(add one with `atlas population add`)")
     weights, report = area_weights(f.boundary_set, level, f.lad_codes, weights_method)
-    base = _rates(f)
-    if period is not None:
-        f.check_period(period)
-        base = base[base[PERIOD] == period]
+    base = f.in_period(_rates(f), period)
     pieces = []
     for _, t in base.groupby(PERIOD, sort=False):
         t = eb_rate(t)
@@ -92,7 +89,7 @@ def concentration_table(
     across areas.
     """
     f = load_frame(store, dataset, level, grain, area_filter, denominator, category)
-    rates = _period_rates(f, period)[[AREA_CODE, PERIOD, COUNT, POPULATION, RATE_PER_1000]]
+    rates = f.in_period(_rates(f), period)[[AREA_CODE, PERIOD, COUNT, POPULATION, RATE_PER_1000]]
     rank_by = ("rate", "count") if f.population is not None else ("count",)
     top = top_area_share(rates, rank_by=rank_by)
     wide = top.pivot_table(index=PERIOD, columns=["ranked_by", "top_fraction"], values="top_count_share")
@@ -132,23 +129,12 @@ def global_moran_table(
     if on != "count" and f.population is None:
         raise AtlasError(f"Moran's I on {on} needs population; boundary set {f.boundary_set!r} has none")
     weights, report = area_weights(f.boundary_set, level, f.lad_codes, weights_method)
-    counts = f.counts
-    if period is not None:
-        f.check_period(period)
-        counts = counts[counts[PERIOD] == period]
+    counts = f.in_period(f.counts, period)
     table = global_moran(counts, weights, replace(params, lisa_on=on), population=f.population)
     table.insert(1, "variable", on)
     order = pd.Index(f.periods).get_indexer(table[PERIOD])
     table = table.assign(_o=order).sort_values("_o").drop(columns="_o")
     return _finish(table, f, extra_notes=[report.summary()])
-
-
-def _period_rates(f: AnalysisFrame, period: str | None) -> pd.DataFrame:
-    table = _rates(f)
-    if period is not None:
-        f.check_period(period)
-        table = table[table[PERIOD] == period]
-    return table
 
 
 __all__ = ["ROLLING_12", "concentration_table", "global_moran_table", "rolling_rates_table", "smoothed_rates_table"]

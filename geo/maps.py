@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import html
-import warnings
+import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from branca.element import MacroElement
-from folium.template import Template
+from branca.element import Element
 
 from geo.classify import Classes, classify
+from geo.map_layers import TOOLTIP_CSS, AreaOutlines, AreaStyle, LegendLayer
 from geo.offline_assets import assert_offline, offline_map
 from geo.schema import AREA_CODE, BNG, CODE, LAD_CODE, NAME, WGS84, AtlasError, BoundaryError
 
@@ -71,35 +72,26 @@ COORD_DECIMALS = 5  # ~1 m at UK latitudes: below the simplification tolerance
 CANVAS_THRESHOLD = 3000  # features above which Leaflet draws on <canvas> instead of SVG
 
 
-class Legend(MacroElement):
-    """A small HTML legend as a Leaflet control (no branca ColorMap, hence no d3)."""
+@dataclass(frozen=True)
+class Legend:
+    """The legend of one map: title, class or category labels with their colours, and an optional note."""
 
-    _template = Template(
-        """
-        {% macro script(this, kwargs) %}
-            var {{ this.get_name() }} = L.control({position: "bottomright"});
-            {{ this.get_name() }}.onAdd = function () {
-                var div = L.DomUtil.create("div", "atlas-legend");
-                div.style.cssText = "background:rgba(255,255,255,0.9);padding:6px 8px;"
-                    + "font:12px/1.4 sans-serif;border-radius:4px;box-shadow:0 0 4px rgba(0,0,0,0.3);";
-                div.innerHTML = {{ this.html|tojson }};
-                return div;
-            };
-            {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
-        {% endmacro %}
-        """
-    )
+    title: str
+    labels: tuple[str, ...]
+    colours: tuple[str, ...]
+    note: str | None = None
 
-    def __init__(self, title: str, labels: Sequence[str], colours: Sequence[str]):
-        super().__init__()
-        self._name = "Legend"
-        self.labels, self.colours = list(labels), list(colours)
+    @property
+    def html(self) -> str:
+        """Plain HTML (no branca ColorMap, hence no d3), shown as a Leaflet control."""
         rows = "".join(
             f'<div><i style="display:inline-block;width:14px;height:14px;margin-right:6px;'
             f'vertical-align:middle;border:1px solid #777;background:{c}"></i>{html.escape(t)}</div>'
-            for t, c in zip(labels, colours)
+            for t, c in zip(self.labels, self.colours)
         )
-        self.html = f"<b>{html.escape(title)}</b>{rows}"
+        note = (f'<div style="max-width:14em;margin-top:4px;font-size:11px">{html.escape(self.note)}</div>'
+                if self.note else "")
+        return f"<b>{html.escape(self.title)}</b>{rows}{note}"
 
 
 def palette_colours(palette: str, k: int) -> tuple[str, ...]:
@@ -117,42 +109,6 @@ def palette_colours(palette: str, k: int) -> tuple[str, ...]:
     if k >= 3:
         return table[min(k, max(table))]
     return (table[3][-1],) if k == 1 else (table[3][0], table[3][-1])
-
-
-def classify_quantiles(values: pd.Series, k: int = 5) -> tuple[pd.Series, list[float]]:
-    """Quantile classes (mapclassify.Quantiles) -> (class index per value, -1 for NaN; upper bounds)."""
-    y = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-    ok = np.isfinite(y)
-    classes = np.full(len(y), -1, dtype=int)
-    if not ok.any():
-        return pd.Series(classes, index=values.index), []
-    k = int(max(1, min(k, len(np.unique(y[ok])))))
-    import mapclassify  # local: its import pulls scikit-learn and matplotlib (about 1 s), off the page-load path
-
-    with warnings.catch_warnings():
-        # Many tied counts (zeros) give fewer distinct quantiles than k: mapclassify warns and
-        # merges them, which is exactly what we want, so its warning is not news.
-        warnings.filterwarnings("ignore", message="Not enough unique values", category=UserWarning)
-        q = mapclassify.Quantiles(y[ok], k=k)
-    classes[ok] = q.yb
-    return pd.Series(classes, index=values.index), [float(b) for b in q.bins]
-
-
-def _legend_labels(bins: Sequence[float], lowest: float, integer: bool) -> list[str]:
-    """'lo – hi' labels for classes (lo, hi] with upper bounds `bins`; whole counts get whole bounds.
-
-    For counts, class (67.2, 96] holds 68..96, so it is labelled "68 – 96".
-    """
-    if integer:
-        his = [float(np.floor(b)) for b in bins]
-        los = [float(np.ceil(lowest)), *[h + 1 for h in his[:-1]]]
-    else:
-        his, los = list(bins), [lowest, *bins[:-1]]
-
-    def fmt(v: float) -> str:
-        return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.2f}"
-
-    return [fmt(hi) if lo >= hi else f"{fmt(lo)} – {fmt(hi)}" for lo, hi in zip(los, his)]
 
 
 def simplify_for_display(areas: gpd.GeoDataFrame, tolerance_m: float = DISPLAY_TOLERANCE_M) -> gpd.GeoDataFrame:
@@ -193,93 +149,142 @@ def to_display_wgs84(areas: gpd.GeoDataFrame, decimals: int = COORD_DECIMALS) ->
     return out
 
 
-def _frame_for(
-    areas: gpd.GeoDataFrame, values: pd.DataFrame, value_col: str, tooltip_cols: Sequence[str] | None, key: str
-) -> tuple[gpd.GeoDataFrame, list[str]]:
-    """Areas joined to `values` on code (absent areas get NaN) with the tooltip columns; checks inputs."""
+@dataclass(frozen=True)
+class DisplayAreas:
+    """Areas ready for the browser: simplified WGS84 outlines serialised once, plus their attribute table.
+
+    The outlines depend only on which areas are shown, not on the measure or period, so the app
+    builds them once per selection (views/_cache) and every map of that selection reuses them.
+    """
+
+    table: pd.DataFrame  # one row per area, the non-geometry columns (code, name, lad_code, ...)
+    geojson: str  # FeatureCollection, feature id = area code, no properties
+    bounds: tuple[float, float, float, float]  # minx, miny, maxx, maxy (degrees)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+def display_areas(areas: gpd.GeoDataFrame, tolerance_m: float = DISPLAY_TOLERANCE_M) -> DisplayAreas:
+    """Simplify (topology kept), reproject to WGS84, round and serialise `areas` for a web map."""
     for col in (CODE, "geometry"):
         if col not in areas.columns:
             raise BoundaryError(f"boundaries lack the column {col!r} (columns: {list(areas.columns)})")
+    display = to_display_wgs84(simplify_for_display(areas, tolerance_m))
+    codes = display[CODE].astype(str).to_numpy()
+    shapes = shapely.to_geojson(display.geometry.to_numpy())
+    features = ",".join(
+        f'{{"type":"Feature","id":{json.dumps(c)},"properties":{{}},"geometry":{g}}}' for c, g in zip(codes, shapes)
+    )
+    table = pd.DataFrame(display.drop(columns="geometry")).assign(**{CODE: codes}).reset_index(drop=True)
+    bounds = tuple(float(b) for b in display.total_bounds) if len(display) else (0.0, 0.0, 0.0, 0.0)
+    return DisplayAreas(table, f'{{"type":"FeatureCollection","features":[{features}]}}', bounds)
+
+
+@dataclass
+class AtlasMap:
+    """A map in two parts: ``base`` (outlines, view; the same for every map of these areas) and ``layer``.
+
+    ``layer`` is a folium FeatureGroup with each area's fill colour, tooltip and the legend; the app
+    hands it to st_folium's ``feature_group_to_add`` so a new period or measure restyles the map in
+    place. ``standalone()`` joins the two for an HTML file.
+    """
+
+    base: folium.Map
+    layer: folium.FeatureGroup
+    legend: Legend
+    fills: dict[str, str]  # area code -> fill colour
+    tooltip: dict[str, dict[str, object]]  # area code -> {tooltip field: value shown}
+
+    def standalone(self) -> folium.Map:
+        """The whole map as one folium.Map (for an HTML page; the app uses base and layer)."""
+        if self.layer._parent is not self.base:
+            self.layer.add_to(self.base)
+        return self.base
+
+
+def _frame_for(
+    table: pd.DataFrame, values: pd.DataFrame, value_col: str, tooltip_cols: Sequence[str] | None, key: str
+) -> tuple[pd.DataFrame, list[str]]:
+    """Area table joined to `values` on code (absent areas get NaN) with the tooltip columns; checks inputs."""
     for col in (key, value_col):
         if col not in values.columns:
             raise AtlasError(f"values table lacks the column {col!r} (columns: {list(values.columns)})")
     dup = values[key].astype(str).duplicated()
     if dup.any():
         raise AtlasError(f"values table has more than one row for area {values[key][dup].iloc[0]!r}")
-    tooltip_cols = list(tooltip_cols) if tooltip_cols is not None else [c for c in (NAME, CODE) if c in areas.columns] + [value_col]
+    tooltip_cols = list(dict.fromkeys(tooltip_cols if tooltip_cols is not None else
+                                      [c for c in (NAME, CODE) if c in table.columns] + [value_col]))
     vals = values.assign(**{key: values[key].astype(str)}).set_index(key)
-    extra = [c for c in tooltip_cols if c not in areas.columns and c != value_col]
-    frame = areas[[CODE, *[c for c in tooltip_cols if c in areas.columns and c != CODE], "geometry"]].copy()
-    frame[CODE] = frame[CODE].astype(str)
+    frame = table[[CODE, *[c for c in tooltip_cols if c in table.columns and c != CODE]]].copy()
     joined = vals.reindex(frame[CODE].to_numpy())
-    frame[value_col] = joined[value_col].to_numpy()
-    for c in extra:
+    for c in dict.fromkeys([value_col, *[c for c in tooltip_cols if c not in table.columns]]):
+        if c not in joined.columns:
+            raise AtlasError(f"values table lacks the tooltip column {c!r} (columns: {list(values.columns)})")
         frame[c] = joined[c].to_numpy()
     return frame, tooltip_cols
 
 
+def _shown(col: pd.Series) -> list[object]:
+    """Tooltip values: whole numbers as int, other numbers to 2 dp, missing as "no data"."""
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        y = col.to_numpy(dtype=float, na_value=np.nan)
+        whole = np.isfinite(y) & (np.mod(y, 1) == 0)
+        return ["no data" if not np.isfinite(v) else int(v) if w else round(float(v), 2) for v, w in zip(y, whole)]
+    return ["no data" if pd.isna(v) else v for v in col.astype(object)]
+
+
+def _tooltip_text(v: object) -> str:
+    """A tooltip value as text: whole numbers with thousands separators, other numbers to 2 dp."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return str(v)
+    return f"{v:,}" if isinstance(v, int) else f"{v:,.2f}"
+
+
 def _render(
-    frame: gpd.GeoDataFrame,
+    display: DisplayAreas,
+    frame: pd.DataFrame,
     tooltip_cols: list[str],
     aliases: Sequence[str] | None,
-    legend_title: str,
-    labels: Sequence[str],
-    colours: Sequence[str],
-    tolerance_m: float,
+    legend: Legend,
     prefer_canvas: bool | None,
     attribution: str,
-    legend_note: str | None = None,
-) -> folium.Map:
-    """Offline folium map of `frame` filled with its FILL_PROP colours, tooltips and an HTML legend."""
-    display = to_display_wgs84(simplify_for_display(frame, tolerance_m))
-    props = display[[*dict.fromkeys(tooltip_cols), FILL_PROP, "geometry"]].copy()
-    # Tooltips print missing values as "null": show an explicit "no data" instead.
-    for c in tooltip_cols:
-        col = props[c]
-        if pd.api.types.is_numeric_dtype(col) and not col.isna().any():
-            props[c] = col.astype("int64") if np.all(np.mod(col.to_numpy(dtype=float), 1) == 0) else col.round(2)
-        else:
-            props[c] = col.astype(object).where(col.notna(), "no data")
-    # Feature id = area code (folium's style mapper groups ids by style); no bboxes: payload.
-    geojson = props.set_axis(display[CODE].to_numpy()).to_geo_dict(show_bbox=False)
+) -> AtlasMap:
+    """Offline folium map of `display` filled with `frame`'s FILL_PROP colours, tooltips and an HTML legend."""
+    codes = frame[CODE].astype(str).tolist()
+    shown = {c: _shown(frame[c]) for c in tooltip_cols}
+    tooltip = {code: {c: shown[c][i] for c in tooltip_cols} for i, code in enumerate(codes)}
+    labels = [str(a) for a in (aliases if aliases is not None else tooltip_cols)]
+    rows = {code: [_tooltip_text(v) for v in row.values()] for code, row in tooltip.items()}
+    fills = dict(zip(codes, frame[FILL_PROP].astype(str)))
 
-    minx, miny, maxx, maxy = display.total_bounds
+    minx, miny, maxx, maxy = display.bounds
     n = len(display)
-    m = offline_map(
+    base = offline_map(
         location=[(miny + maxy) / 2, (minx + maxx) / 2],
         zoom_start=10,
         zoom_snap=0.25,  # fit the area snugly: there are no tiles to keep at whole zoom levels
         prefer_canvas=bool(n > CANVAS_THRESHOLD) if prefer_canvas is None else prefer_canvas,
         attribution=attribution,
     )
-    folium.GeoJson(
-        geojson,
-        name=legend_title,
-        style_function=lambda f: {
-            "fillColor": f["properties"][FILL_PROP],
-            "color": "#555555",
-            "weight": 0.5,
-            "fillOpacity": 0.75,
-        },
-        highlight_function=lambda f: {"weight": 2.5, "color": "#000000"},
-        tooltip=folium.GeoJsonTooltip(
-            fields=list(dict.fromkeys(tooltip_cols)),
-            aliases=list(aliases) if aliases is not None else None,
-            localize=True,
-            sticky=True,
-        ),
-    ).add_to(m)
-    legend = Legend(legend_title, labels, colours)
-    if legend_note:
-        legend.html += f'<div style="max-width:14em;margin-top:4px;font-size:11px">{html.escape(legend_note)}</div>'
-    legend.add_to(m)
+    AreaOutlines(display.geojson, NO_DATA_COLOUR).add_to(base)
+    base.get_root().header.add_child(Element(f"<style>{TOOLTIP_CSS}</style>"), name="atlas_tooltip_css")
     if n:
-        m.fit_bounds([[miny, minx], [maxy, maxx]])
-    return assert_offline(m)
+        base.fit_bounds([[miny, minx], [maxy, maxx]])
+    layer = folium.FeatureGroup(name=legend.title, control=False)
+    AreaStyle(fills, rows, labels).add_to(layer)
+    LegendLayer(legend.html).add_to(layer)
+    return AtlasMap(assert_offline(base), layer, legend, fills, tooltip)
+
+
+def _display(areas: gpd.GeoDataFrame | DisplayAreas, tolerance_m: float) -> DisplayAreas:
+    # Not isinstance(areas, DisplayAreas): Streamlit re-imports edited modules, while its cache keeps
+    # objects of the class as first imported.
+    return display_areas(areas, tolerance_m) if isinstance(areas, gpd.GeoDataFrame) else areas
 
 
 def build_choropleth(
-    areas: gpd.GeoDataFrame,
+    areas: gpd.GeoDataFrame | DisplayAreas,
     values: pd.DataFrame,
     value_col: str,
     tooltip_cols: Sequence[str] | None = None,
@@ -294,15 +299,16 @@ def build_choropleth(
     attribution: str = "",
     classes: Classes | None = None,
     legend_note: str | None = None,
-) -> folium.Map:
+) -> AtlasMap:
     """Choropleth of `values[value_col]` over `areas` (joined on areas.code == values[key]).
 
-    ``classes`` (geo.classify, e.g. breaks held fixed across periods) sets the classes; without it,
-    quantiles of this map's values. Areas absent from `values` or with a missing value are drawn grey
-    as "no data". Tooltips show `tooltip_cols` (default name, code, value). The map uses only the
-    vendored Leaflet (geo.offline_assets).
+    ``areas`` is a GeoDataFrame or, in the app, its cached ``display_areas``. ``classes`` (geo.classify,
+    e.g. breaks held fixed across periods) sets the classes; without it, quantiles of this map's values.
+    Areas absent from `values` or with a missing value are drawn grey as "no data". Tooltips show
+    `tooltip_cols` (default name, code, value). The map uses only the vendored Leaflet (geo.offline_assets).
     """
-    frame, tooltip_cols = _frame_for(areas, values, value_col, tooltip_cols, key)
+    display = _display(areas, tolerance_m)
+    frame, tooltip_cols = _frame_for(display.table, values, value_col, tooltip_cols, key)
     if classes is None:
         classes = classify(frame[value_col], "quantiles", k)
     cls = classes.assign(frame[value_col])
@@ -311,12 +317,12 @@ def build_choropleth(
     labels = classes.labels()
     if (cls < 0).any():
         labels, colours = [*labels, "no data"], (*colours, NO_DATA_COLOUR)
-    return _render(frame, tooltip_cols, aliases, legend_title or value_col, labels, colours, tolerance_m,
-                   prefer_canvas, attribution, legend_note)
+    legend = Legend(legend_title or value_col, tuple(labels), tuple(colours), legend_note)
+    return _render(display, frame, tooltip_cols, aliases, legend, prefer_canvas, attribution)
 
 
 def build_categorical_map(
-    areas: gpd.GeoDataFrame,
+    areas: gpd.GeoDataFrame | DisplayAreas,
     values: pd.DataFrame,
     value_col: str,
     colours: Mapping[str, str],
@@ -329,13 +335,14 @@ def build_categorical_map(
     prefer_canvas: bool | None = None,
     attribution: str = "",
     legend_note: str | None = None,
-) -> folium.Map:
+) -> AtlasMap:
     """Map of a categorical column (LISA cluster, Gi* bin label, emerging hot spot category) in fixed colours.
 
     ``colours`` maps each category to its colour (e.g. analysis.hotspots.LISA_COLOURS, GeoDa's; GI_COLOURS,
     ArcGIS's) and sets the legend order; the legend lists the categories present. Other values are grey.
     """
-    frame, tooltip_cols = _frame_for(areas, values, value_col, tooltip_cols, key)
+    display = _display(areas, tolerance_m)
+    frame, tooltip_cols = _frame_for(display.table, values, value_col, tooltip_cols, key)
     label = frame[value_col].astype(object)
     known = label.isin(list(colours))
     frame[FILL_PROP] = label.map(dict(colours)).where(known, NO_DATA_COLOUR).to_numpy(dtype=object)
@@ -344,8 +351,8 @@ def build_categorical_map(
     legend_colours = [colours[c] for c in labels]
     if (~known).any():
         labels, legend_colours = [*labels, "no data"], [*legend_colours, NO_DATA_COLOUR]
-    return _render(frame, tooltip_cols, aliases, legend_title or value_col, labels, legend_colours, tolerance_m,
-                   prefer_canvas, attribution, legend_note)
+    legend = Legend(legend_title or value_col, tuple(labels), tuple(legend_colours), legend_note)
+    return _render(display, frame, tooltip_cols, aliases, legend, prefer_canvas, attribution)
 
 
 def small_multiples_png(

@@ -17,8 +17,10 @@ from geo.maps import (
     CANVAS_THRESHOLD,
     NO_DATA_COLOUR,
     PALETTES,
+    AtlasMap,
+    build_categorical_map,
     build_choropleth,
-    classify_quantiles,
+    display_areas,
     simplify_for_display,
     to_display_wgs84,
 )
@@ -44,16 +46,15 @@ def _counts(areas: gpd.GeoDataFrame, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame({AREA_CODE: areas[CODE].to_numpy(), COUNT: rng.poisson(6, len(areas))})
 
 
-def _geojson_features(m: folium.Map) -> list[dict]:
-    (layer,) = [c for c in m._children.values() if isinstance(c, folium.GeoJson)]
-    return layer.data["features"]
+def _html(m: AtlasMap) -> str:
+    return m.standalone().get_root().render()
 
 
 def test_rendered_map_has_no_internet_url(lsoa):
     """No http(s) URL anywhere in the page (no tiles, CDN links, attribution or xmlns URLs)."""
     darl = lsoa[lsoa["lad_code"] == DARLINGTON]
     m = build_choropleth(darl, _counts(darl), COUNT, attribution="Contains OS data © Crown copyright")
-    html = m.get_root().render()
+    html = _html(m)
     assert re.search(r"https?://", html) is None
     assert re.search(r"//[a-z0-9.-]+\.[a-z]{2,}/", html, re.IGNORECASE) is None  # protocol-relative
     # What the browser fetches: exactly the vendored Leaflet, same origin, and the files exist.
@@ -87,7 +88,7 @@ def test_plugin_with_cdn_assets_is_refused():
 def test_county_durham_lsoa_payload_is_small(lsoa):
     durham = lsoa[lsoa["lad_code"] == DURHAM]
     assert len(durham) == 324
-    html = build_choropleth(durham, _counts(durham), COUNT).get_root().render()
+    html = _html(build_choropleth(durham, _counts(durham), COUNT))
     size_mb = len(html.encode("utf-8")) / 1e6
     assert 0.1 < size_mb <= 0.6, size_mb
 
@@ -96,62 +97,85 @@ def test_colours_follow_counts_and_missing_areas_are_grey(lsoa):
     darl = lsoa[lsoa["lad_code"] == DARLINGTON].reset_index(drop=True)
     values = pd.DataFrame({AREA_CODE: darl[CODE], COUNT: np.arange(len(darl))}).iloc[1:]  # first area missing
     m = build_choropleth(darl, values, COUNT, k=5, palette="YlOrRd")
-    props = {f["id"]: f["properties"] for f in _geojson_features(m)}
-    assert len(props) == len(darl)
+    assert len(m.fills) == len(darl)
     ramp = PALETTES["YlOrRd"][5]
-    assert props[darl[CODE].iloc[-1]]["_fill"] == ramp[-1]  # largest count: darkest class
-    assert props[darl[CODE].iloc[1]]["_fill"] == ramp[0]  # smallest count: lightest class
-    assert props[darl[CODE].iloc[0]]["_fill"] == NO_DATA_COLOUR
-    assert props[darl[CODE].iloc[0]][COUNT] == "no data"
-    assert props[darl[CODE].iloc[5]][COUNT] == 5  # counts stay whole numbers in tooltips
-    fills = [props[c]["_fill"] for c in darl[CODE].iloc[1:]]
+    assert m.fills[darl[CODE].iloc[-1]] == ramp[-1]  # largest count: darkest class
+    assert m.fills[darl[CODE].iloc[1]] == ramp[0]  # smallest count: lightest class
+    assert m.fills[darl[CODE].iloc[0]] == NO_DATA_COLOUR
+    assert m.tooltip[darl[CODE].iloc[0]][COUNT] == "no data"
+    assert m.tooltip[darl[CODE].iloc[5]][COUNT] == 5  # counts stay whole numbers in tooltips
+    fills = [m.fills[c] for c in darl[CODE].iloc[1:]]
     assert sorted(set(fills), key=ramp.index) == list(ramp)  # quantiles use every class
     # Monotone: a larger count never gets a lighter class.
     ranks = [ramp.index(f) for f in fills]
     assert ranks == sorted(ranks)
+    # What the browser gets: each code's colour in the style layer, by feature id.
+    html = _html(m)
+    assert f'"{darl[CODE].iloc[-1]}": "{ramp[-1]}"' in html
 
 
 def test_tooltip_shows_name_code_and_count(lsoa):
-    darl = lsoa[lsoa["lad_code"] == DARLINGTON]
-    m = build_choropleth(darl, _counts(darl), COUNT, aliases=["Area", "Code", "Incidents"])
-    (layer,) = [c for c in m._children.values() if isinstance(c, folium.GeoJson)]
-    (tooltip,) = [c for c in layer._children.values() if isinstance(c, folium.GeoJsonTooltip)]
-    assert tooltip.fields == [NAME, CODE, COUNT]
-    assert tooltip.aliases == ["Area", "Code", "Incidents"]
-    first = _geojson_features(m)[0]["properties"]
-    assert set(first) == {NAME, CODE, COUNT, "_fill"}  # nothing else (lad columns) is sent
+    darl = lsoa[lsoa["lad_code"] == DARLINGTON].reset_index(drop=True)
+    values = _counts(darl).assign(**{COUNT: lambda t: t[COUNT] + 1000})
+    m = build_choropleth(darl, values, COUNT, aliases=["Area", "Code", "Incidents"])
+    code = darl[CODE].iloc[0]
+    assert list(m.tooltip[code]) == [NAME, CODE, COUNT]  # nothing else (lad columns) is sent
+    assert m.tooltip[code][NAME] == darl[NAME].iloc[0]
+    html = _html(m)
+    shown = values.set_index(AREA_CODE)[COUNT][code]
+    assert f'"{code}": ["{darl[NAME].iloc[0]}", "{code}", "{shown:,}"]' in html  # sent as text, by code
+    assert '["Area", "Code", "Incidents"]' in html
+    assert "lad_name" not in html
+
+
+def test_tooltip_values_are_text_and_names_cannot_inject_markup(lsoa):
+    from geo.maps import _tooltip_text
+
+    assert [_tooltip_text(v) for v in (1234, 12.3456, "no data")] == ["1,234", "12.35", "no data"]
+    darl = lsoa[lsoa["lad_code"] == DARLINGTON].reset_index(drop=True)
+    hostile = darl.assign(**{NAME: "<img src=x onerror=alert(1)>"})
+    html = _html(build_choropleth(hostile, _counts(hostile), COUNT))
+    assert "<img src=x" not in html  # tojson escapes < in the page; the browser escapes again (esc)
+    assert "esc(labels[i])" in html and "esc(v)" in html
 
 
 def test_legend_is_plain_html_without_d3(lsoa):
     darl = lsoa[lsoa["lad_code"] == DARLINGTON]
     values = pd.DataFrame({AREA_CODE: darl[CODE], COUNT: np.arange(len(darl))})
     m = build_choropleth(darl, values, COUNT, k=4, legend_title="Incidents 2019/20")
-    (legend,) = [c for c in m._children.values() if type(c).__name__ == "Legend"]
-    assert legend.colours == list(PALETTES["YlOrRd"][4])
+    assert m.legend.colours == PALETTES["YlOrRd"][4]
     # 65 areas with counts 0..64 in 4 quantile classes: upper bounds 16, 32, 48, 64.
-    assert legend.labels == ["0 – 16", "17 – 32", "33 – 48", "49 – 64"]
-    assert "Incidents 2019/20" in legend.html
-    assert not any(isinstance(c, folium.branca.colormap.ColorMap) for c in m._children.values())
+    assert m.legend.labels == ("0 – 16", "17 – 32", "33 – 48", "49 – 64")
+    assert "Incidents 2019/20" in m.legend.html
+    html = _html(m)
+    assert "atlas-legend" in html and "d3" not in offline_assets.asset_urls(html)
+    assert not any(isinstance(c, folium.branca.colormap.ColorMap) for c in m.base._children.values())
+
+
+def test_base_is_the_same_for_every_period_and_measure(lsoa):
+    """st_folium keeps its map while only the style layer changes: the base script must not depend on values."""
+    import streamlit_folium
+
+    darl = lsoa[lsoa["lad_code"] == DARLINGTON].reset_index(drop=True)
+    shown = display_areas(darl)
+    a = build_choropleth(shown, _counts(darl, 1), COUNT, legend_title="Incidents 2020")
+    b = build_categorical_map(shown, _counts(darl, 2).assign(label="Hot Spot - 99% Confidence"), "label",
+                              {"Hot Spot - 99% Confidence": "#d62f27"}, legend_title="Gi* 2021")
+    script_a = streamlit_folium._get_map_string(a.base)
+    script_b = streamlit_folium._get_map_string(b.base)
+    assert streamlit_folium.generate_js_hash(script_a, "k") == streamlit_folium.generate_js_hash(script_b, "k")
+    assert a.fills != b.fills and set(b.fills.values()) == {"#d62f27"}
+    assert "#d62f27" not in script_b and "Gi* 2021" not in script_b  # colours and legend travel in the layer
 
 
 def test_legend_labels_for_counts_are_whole_and_do_not_overlap():
-    from geo.maps import _legend_labels
+    from geo.classify import Classes
 
     # Quantile bounds of counts are often fractional; class (67.2, 96] holds the counts 68..96.
-    assert _legend_labels([67.2, 96, 127.6, 165, 369], 18, integer=True) == [
+    assert Classes((67.2, 96, 127.6, 165, 369), 18, integer=True).labels() == [
         "18 – 67", "68 – 96", "97 – 127", "128 – 165", "166 – 369"]
-    assert _legend_labels([0, 1, 3], 0, integer=True) == ["0", "1", "2 – 3"]
-    assert _legend_labels([1.5, 2.25], 0.1, integer=False) == ["0.10 – 1.50", "1.50 – 2.25"]
-
-
-def test_ties_reduce_classes_without_warning():
-    values = pd.Series([0, 0, 0, 0, 0, 0, 1, 1, 3, np.nan])
-    classes, bins = classify_quantiles(values, k=5)  # warnings are errors in this suite
-    assert classes.iloc[-1] == -1
-    assert classes.iloc[0] == 0 and classes.iloc[8] == len(bins) - 1
-    assert bins[-1] == 3 and len(bins) <= 3
-    allna, nobins = classify_quantiles(pd.Series([np.nan, np.nan]), k=5)
-    assert nobins == [] and (allna == -1).all()
+    assert Classes((0, 1, 3), 0, integer=True).labels() == ["0", "1", "2 – 3"]
+    assert Classes((1.5, 2.25), 0.1, integer=False).labels() == ["0.10 – 1.50", "1.50 – 2.25"]
 
 
 def test_simplification_keeps_wards_a_coverage(wards):
@@ -182,10 +206,10 @@ def test_display_coordinates_are_wgs84_rounded(lsoa):
 
 def test_canvas_only_for_large_layers(lsoa):
     darl = lsoa[lsoa["lad_code"] == DARLINGTON]
-    assert build_choropleth(darl, _counts(darl), COUNT).options.get("prefer_canvas") in (None, False)
+    assert build_choropleth(darl, _counts(darl), COUNT).base.options.get("prefer_canvas") in (None, False)
     canvas = build_choropleth(darl, _counts(darl), COUNT, prefer_canvas=True)
-    assert canvas.options["prefer_canvas"] is True
-    assert '"preferCanvas": true' in canvas.get_root().render()
+    assert canvas.base.options["prefer_canvas"] is True
+    assert '"preferCanvas": true' in _html(canvas)
     assert CANVAS_THRESHOLD > len(lsoa)  # the shipped LSOAs stay SVG (clickable, testable paths)
 
 

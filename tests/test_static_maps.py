@@ -60,7 +60,7 @@ def values(wards) -> pd.DataFrame:
 
 
 def _legend_of(fmap) -> Legend:
-    return next(c for c in fmap._children.values() if isinstance(c, Legend))
+    return fmap.legend
 
 
 def test_classes_and_colours_match_the_screen_map(wards, values):
@@ -68,7 +68,7 @@ def test_classes_and_colours_match_the_screen_map(wards, values):
     one = values[values[PERIOD] == "2024/25"]
     m = render_map(wards, one, "rate", title="Rate map", classes=classes)
     screen = _legend_of(build_choropleth(wards, one, "value", classes=classes))
-    assert [e.label for e in m.legend] == screen.labels == classes.labels()
+    assert [e.label for e in m.legend] == list(screen.labels) == classes.labels()
     assert [e.colour for e in m.legend] == list(screen.colours) == list(palette_colours("YlOrRd", classes.k))
     expected = np.array(palette_colours("YlOrRd", classes.k))[classes.assign(one["value"])]
     drawn = m.area_colours.reindex(one[AREA_CODE]).to_numpy()
@@ -83,7 +83,7 @@ def test_categorical_measure_uses_the_hot_spot_colours(wards):
     vals.loc[0, "value"] = None
     m = render_map(wards, vals, "gi_bin", title="Gi*")
     screen = _legend_of(build_categorical_map(wards, vals, "value", GI_COLOURS))
-    assert [e.label for e in m.legend] == screen.labels
+    assert [e.label for e in m.legend] == list(screen.labels)
     assert m.area_colours[codes.iloc[1]] == GI_COLOURS[labels[1]]
     assert m.area_colours[codes.iloc[0]] == NO_DATA_COLOUR
 

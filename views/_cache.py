@@ -22,6 +22,7 @@ from geo.schema import AREA_CODE, CATEGORY, CODE, COUNT, GRAIN, LAD_CODE, LAD_NA
 from store.store import Store, default_store_path
 
 if TYPE_CHECKING:
+    from geo.maps import DisplayAreas
     from views._frame import Selection
 
 StoreKey = tuple[str, int]
@@ -352,6 +353,14 @@ def selection_areas(key: StoreKey, sel: Selection) -> gpd.GeoDataFrame:
     codes = rates(key, sel)[AREA_CODE].unique()
     all_areas = areas(sel.level, sel.boundary_set)
     return all_areas[all_areas[CODE].astype(str).isin(codes)].reset_index(drop=True)
+
+
+@st.cache_resource(show_spinner=False)
+def display_areas(key: StoreKey, sel: Selection) -> DisplayAreas:
+    """The selection's outlines simplified and serialised for the browser (geo.maps.display_areas), once per selection."""
+    from geo.maps import display_areas as build
+
+    return build(selection_areas(key, sel))
 
 
 @st.cache_data(show_spinner=False)

@@ -28,7 +28,7 @@ if len(upto) < 2:
 
 try:
     ehsa = publish(_cache.emerging(key, sel, period), frame, "emerging")  # `atlas emerging --publication`
-    areas = _cache.selection_areas(key, sel)
+    areas = _cache.display_areas(key, sel)
     moves = _cache.transitions(key, sel, period, upto[-2])
     png = _cache.gi_multiples_png(key, sel, tuple(upto[-MULTIPLES:]))
 except AtlasError as exc:
@@ -48,7 +48,7 @@ with left:
         legend_title=f"Emerging hot spots to {period}", attribution=MAP_ATTRIBUTION,
         legend_note=publication_note(ehsa, count_cols=(COUNT, "total_count")) if frame.publication else None,
     )
-    st_folium(fmap, key=f"ehsa-map-{hash((sel, period, frame.publication))}", height=420,
+    st_folium(fmap.base, key="ehsa-map", feature_group_to_add=fmap.layer, height=420,
               use_container_width=True, returned_objects=[])
 with right:
     counts = ehsa["ehsa_category"].value_counts().reindex(list(EHSA_CATEGORIES)).dropna().astype(int)

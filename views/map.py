@@ -71,7 +71,7 @@ period = frame.period
 try:
     base = _cache.rates(key, sel)
     values = _cache.measure_values(key, sel, measure, period if measure == "ehsa" else "")
-    areas = _cache.selection_areas(key, sel)
+    areas = _cache.display_areas(key, sel)
     classes = None if categorical else _cache.map_classes(key, sel, measure, scheme, int(k), breaks)
 except AtlasError as exc:
     st.error(str(exc))
@@ -135,9 +135,11 @@ def _download_image() -> None:
                       else "warning that it is unsuppressed."))
 
 
-# Click-only return values: panning and zooming then do not rerun the script.
-clicked = st_folium(fmap, key=f"map-{hash((sel, measure, period))}", height=520, use_container_width=True,
-                    returned_objects=["last_active_drawing"])
+# The outlines (fmap.base) are the same for every period and measure of these areas, so st_folium keeps
+# its map and only swaps the colours, tooltips and legend (fmap.layer): no reload, pan and zoom kept.
+# Click-only return values: panning and zooming do not rerun the script.
+clicked = st_folium(fmap.base, key="map-explorer", feature_group_to_add=fmap.layer, height=520,
+                    use_container_width=True, returned_objects=["last_active_drawing"])
 drawing = (clicked or {}).get("last_active_drawing") or {}
 code = str(drawing.get("id") or drawing.get("properties", {}).get(CODE) or "")
 if code and code != st.session_state.get("map_last_click"):

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-from streamlit_folium import st_folium
 
 from analysis.periods import same_period_last_year
-from geo.maps import build_choropleth
 from geo.schema import AREA_CODE, AREA_NAME, CODE, COUNT, NAME, PERIOD, RATE_PER_1000, AtlasError
 from views import _cache
 from views._frame import LEVEL_LABELS, MAP_ATTRIBUTION, current_frame, publication_note, publish
@@ -27,8 +25,6 @@ try:
     periods = list(whole.index)  # chronological, every period of the selection
     # In publication mode ranked on what is shown: areas with a hidden count have no rate, so no rank.
     ranked = _cache.published_ranked(key, sel, period, frame.publication)
-    areas = _cache.selection_areas(key, sel)
-    classes = _cache.map_classes(key, sel, "rate", "quantiles", 5, None)
 except AtlasError as exc:
     st.error(str(exc))
     st.stop()
@@ -84,10 +80,21 @@ if frame.publication:
     left.caption(publication_note(ranked) + " Ranked on the rates shown: areas with a hidden count are left "
                  "out of the top five.")
 
+# The map last: the figures above are on screen while the map's libraries load on a first visit.
+from streamlit_folium import st_folium  # noqa: E402
+
+from geo.maps import build_choropleth  # noqa: E402
+
 shown = ranked[[AREA_CODE, COUNT, RATE_PER_1000]]
+try:
+    areas = _cache.display_areas(key, sel)
+    classes = _cache.map_classes(key, sel, "rate", "quantiles", 5, None)
+except AtlasError as exc:
+    right.error(str(exc))
+    st.stop()
 with right:
     fmap = build_choropleth(areas, shown, RATE_PER_1000, [NAME, CODE, COUNT, RATE_PER_1000],
                             aliases=[LEVEL_LABELS[frame.level], "Code", "Incidents", "Rate per 1,000"],
                             classes=classes, legend_title=f"Rate per 1,000, {period}", attribution=MAP_ATTRIBUTION)
-    st_folium(fmap, key=f"overview-map-{hash((sel, period, frame.publication))}", height=300,
+    st_folium(fmap.base, key="overview-map", feature_group_to_add=fmap.layer, height=300,
               use_container_width=True, returned_objects=[])

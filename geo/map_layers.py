@@ -1,0 +1,148 @@
+"""Leaflet elements of the atlas map: outlines drawn once, fills/tooltips/legend swapped per measure and period.
+
+A map in the app has two parts. The outlines (``AreaOutlines``: simplified polygons, the view, the
+attribution) depend only on which areas are shown, so they stay the same while a user steps through
+periods or measures; st_folium then keeps the same Leaflet map (no iframe reload, pan and zoom kept).
+What changes is a small feature group (``AreaStyle`` + ``LegendLayer``) that st_folium swaps in
+place (its ``feature_group_to_add``): a colour and a tooltip per area code, and the legend.
+No streamlit here; the elements render in a plain folium HTML page too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from branca.element import Element, Figure, MacroElement
+from folium.template import Template
+
+# The outline layer registers itself here: the style group finds it by this name, whatever variable
+# names folium or st_folium give the elements.
+AREAS_GLOBAL = "atlasAreas"
+OUTLINE_COLOUR = "#555555"
+OUTLINE_WEIGHT = 0.5
+FILL_OPACITY = 0.75
+HIGHLIGHT = {"weight": 2.5, "color": "#000000"}
+
+
+TOOLTIP_CSS = ".leaflet-tooltip th{text-align:left;padding-right:8px;font-weight:600}"
+
+
+class _RawScript(Element):
+    """Finished JavaScript, rendered as is (branca would compile it as a Jinja template: 0.1 s for 0.4 MB)."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+    def render(self, **kwargs: object) -> str:
+        return self.text
+
+
+class AreaOutlines(MacroElement):
+    """The areas as one L.geoJson layer (feature id = area code), filled from each feature's ``_fill``."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = L.geoJson({{ this.geojson }}, {
+                style: function (f) {
+                    var p = f.properties || {};
+                    return {fillColor: p._fill || {{ this.no_data|tojson }}, color: {{ this.outline|tojson }},
+                            weight: {{ this.weight }}, fillOpacity: {{ this.opacity }}};
+                }
+            });
+            {{ this.get_name() }}.on("mouseover", function (e) { e.layer.setStyle({{ this.highlight|tojson }}); });
+            {{ this.get_name() }}.on("mouseout", function (e) { {{ this.get_name() }}.resetStyle(e.layer); });
+            {{ this.get_name() }}.bindTooltip(function (layer) {
+                return (layer.feature.properties || {})._tip || "";
+            }, {sticky: true});
+            {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
+            window.{{ this.registry }} = {{ this.get_name() }};
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, geojson: str, no_data: str):
+        super().__init__()
+        self._name = "AreaOutlines"
+        # Serialised once per set of areas (geo.maps.DisplayAreas) and inserted verbatim: it is JSON.
+        self.geojson, self.no_data = geojson, no_data
+        self.outline, self.weight, self.opacity = OUTLINE_COLOUR, OUTLINE_WEIGHT, FILL_OPACITY
+        self.highlight, self.registry = HIGHLIGHT, AREAS_GLOBAL
+
+    def render(self, **kwargs: object) -> None:
+        """As MacroElement.render (this element has only a script), without re-parsing the outlines."""
+        figure = self.get_root()
+        if not isinstance(figure, Figure):
+            raise TypeError("AreaOutlines must be on a map inside a Figure to render")
+        figure.script.add_child(_RawScript(self._template.module.script(self, kwargs)), name=self.get_name())
+
+
+class AreaStyle(MacroElement):
+    """Sets each area's fill colour and tooltip on the outline layer, by area code.
+
+    Tooltips travel as text (``rows``: code -> the values shown, one per label) and become an HTML
+    table in the browser, every piece escaped there: area names come from user files.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            (function () {
+                var fills = {{ this.fills|tojson }}, rows = {{ this.rows|tojson }}, labels = {{ this.labels|tojson }};
+                var areas = window.{{ this.registry }};
+                if (!areas) { return; }
+                var esc = function (s) {
+                    return String(s).replace(/[&<>"']/g, function (c) { return "&#" + c.charCodeAt(0) + ";"; });
+                };
+                areas.eachLayer(function (layer) {
+                    var p = layer.feature.properties = layer.feature.properties || {};
+                    var row = rows[layer.feature.id];
+                    p._fill = fills[layer.feature.id];
+                    p._tip = row ? "<table>" + row.map(function (v, i) {
+                        return "<tr><th>" + esc(labels[i]) + "</th><td>" + esc(v) + "</td></tr>";
+                    }).join("") + "</table>" : "";
+                    areas.resetStyle(layer);
+                });
+            })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, fills: Mapping[str, str], rows: Mapping[str, list[str]], labels: list[str]):
+        super().__init__()
+        self._name = "AreaStyle"
+        self.fills, self.rows, self.labels, self.registry = dict(fills), dict(rows), list(labels), AREAS_GLOBAL
+
+
+class LegendLayer(MacroElement):
+    """An HTML legend (a Leaflet control) that comes and goes with the feature group holding it."""
+
+    # A control is not a layer, so a feature group cannot remove it; this small layer adds the
+    # control when its group joins the map and removes it when st_folium swaps the group out.
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = new (L.Layer.extend({
+                onAdd: function (map) {
+                    var control = this._control = L.control({position: "bottomright"});
+                    control.onAdd = function () {
+                        var div = L.DomUtil.create("div", "atlas-legend");
+                        div.style.cssText = "background:rgba(255,255,255,0.9);padding:6px 8px;"
+                            + "font:12px/1.4 sans-serif;border-radius:4px;box-shadow:0 0 4px rgba(0,0,0,0.3);";
+                        div.innerHTML = {{ this.html|tojson }};
+                        return div;
+                    };
+                    control.addTo(map);
+                },
+                onRemove: function () { if (this._control) { this._control.remove(); } }
+            }))();
+            {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, html: str):
+        super().__init__()
+        self._name = "LegendLayer"
+        self.html = html

@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from analysis.periods import months_in
 from analysis.rates import group_columns
@@ -45,6 +44,11 @@ def binom_test_two_sided(k: np.ndarray, n: np.ndarray, p: np.ndarray) -> np.ndar
     far side of the mode are found by bisection on the (monotone) pmf, run on all rows together.
     n = 0 gives 1; NaN inputs give NaN.
     """
+    # Imported here, not at module level: scipy.stats costs ~0.4 s to import. Its binom pmf/cdf/sf
+    # are Boost's (scipy.stats._boost), which scipy.special does not reproduce bit for bit, and the
+    # "as likely" comparison below would notice last-bit differences.
+    from scipy import stats
+
     k, n, p = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (k, n, p)))
     bad = np.isnan(k) | np.isnan(n) | np.isnan(p) | (p < 0) | (p > 1)
     k = np.where(bad, 0, k)

@@ -22,7 +22,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from analysis._permutation import (
     ALTERNATIVES,
@@ -31,6 +30,7 @@ from analysis._permutation import (
     permutation_table,
     pseudo_p,
 )
+from analysis.intervals import norm_sf
 from geo.schema import AREA_CODE, COUNT, PERIOD, AtlasError
 from geo.weights import SpatialWeights
 
@@ -180,8 +180,25 @@ def _adjust(p: np.ndarray, correction: str) -> np.ndarray:
         if correction == "bonferroni":
             out[ok, t] = np.minimum(p[ok, t] * ok.sum(), 1.0)
         else:
-            out[ok, t] = stats.false_discovery_control(p[ok, t], method="bh")
+            out[ok, t] = bh_adjust(p[ok, t])
     return out
+
+
+def bh_adjust(p: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg (1995) adjusted p-values, = scipy.stats.false_discovery_control(p, method="bh").
+
+    The same steps as scipy's (sort, p * m / rank, running minimum from the top, unsort, clip), so
+    the same floats, without importing scipy.stats (tests/test_special_functions.py compares them).
+    """
+    p = np.asarray(p, dtype=float)
+    if p.size <= 1:
+        return p.copy()
+    order = np.argsort(p, kind="stable")
+    ps = p[order] * (len(p) / np.arange(1, len(p) + 1, dtype=float))
+    ps = np.minimum.accumulate(ps[::-1])[::-1]
+    out = np.empty_like(ps)
+    out[order] = ps
+    return np.clip(out, 0.0, 1.0)
 
 
 def _gi_bins(p_adj: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -206,7 +223,7 @@ def _local_gi_star(x: np.ndarray, binary, card: np.ndarray, dist, params: Hotspo
         variance = k1 * (n - k1) / (n - 1) / n**2 * var / mean**2
         z = (g_binary - expected) / np.sqrt(variance)
     if params.gi_inference == "analytical":
-        p = 2.0 * stats.norm.sf(np.abs(z))
+        p = 2.0 * norm_sf(np.abs(z))
     else:
         p = pseudo_p(dist, obs, np.ones_like(obs), params.alternative)
     degenerate = ~(total > 0) | ~(var > 0)

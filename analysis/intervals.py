@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+# scipy.special, not scipy.stats: the same functions scipy.stats.norm / chi2 call underneath, without
+# scipy.stats' ~0.4 s import (the app's first page computes intervals). Bit-identity with
+# scipy.stats is tested in tests/test_special_functions.py.
+from scipy import special
 
 from geo.schema import AtlasError
 
@@ -24,7 +28,7 @@ ArrayLike = np.ndarray | pd.Series | list[float] | float | int
 def z_value(confidence: float) -> float:
     """Two-sided standard normal quantile for a confidence level (0.95 -> 1.959964)."""
     _check_confidence(confidence)
-    return float(stats.norm.ppf(0.5 + confidence / 2))
+    return float(norm_ppf(0.5 + confidence / 2))
 
 
 def exact_poisson_interval(count: ArrayLike, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
@@ -33,8 +37,8 @@ def exact_poisson_interval(count: ArrayLike, confidence: float = 0.95) -> tuple[
     alpha = 1 - _check_confidence(confidence)
     with np.errstate(invalid="ignore"):
         # chi2 with 0 degrees of freedom is undefined; the lower limit of a zero count is 0.
-        lower = np.where(o > 0, stats.chi2.ppf(alpha / 2, 2 * np.where(o > 0, o, 1)) / 2, 0.0)
-        upper = stats.chi2.ppf(1 - alpha / 2, 2 * (o + 1)) / 2
+        lower = np.where(o > 0, chi2_ppf(alpha / 2, 2 * np.where(o > 0, o, 1)) / 2, 0.0)
+        upper = chi2_ppf(1 - alpha / 2, 2 * (o + 1)) / 2
     return _keep_nan(o, lower), _keep_nan(o, upper)
 
 
@@ -89,6 +93,27 @@ def wilson_interval(
     lower = np.where((x == 0) & (n > 0), 0.0, np.clip(centre - half, 0.0, 1.0))
     upper = np.where((x == n) & (n > 0), 1.0, np.clip(centre + half, 0.0, 1.0))
     return lower, upper
+
+
+def norm_ppf(q: ArrayLike) -> np.ndarray:
+    """Standard normal quantile, = scipy.stats.norm.ppf (which is special.ndtri; 0 -> -inf, 1 -> inf)."""
+    return special.ndtri(np.asarray(q, dtype=float))
+
+
+def norm_sf(x: ArrayLike) -> np.ndarray:
+    """Standard normal upper tail P(Z > x), = scipy.stats.norm.sf (which is special.ndtr(-x))."""
+    return special.ndtr(-np.asarray(x, dtype=float))
+
+
+def chi2_ppf(q: ArrayLike, df: ArrayLike) -> np.ndarray:
+    """Chi-square quantile, = scipy.stats.chi2.ppf: 2 * gammaincinv(df/2, q); NaN unless df > 0 and 0 <= q <= 1."""
+    q, df = np.broadcast_arrays(np.asarray(q, dtype=float), np.asarray(df, dtype=float))
+    with np.errstate(invalid="ignore"):
+        # scipy.stats' own edges: q = 0 -> 0 and q = 1 -> inf (the support's ends), bad df or q -> NaN.
+        inner = 2 * special.gammaincinv(df / 2, np.where((q > 0) & (q < 1), q, 0.5))
+        out = np.select([q == 0, q == 1, (q > 0) & (q < 1)], [0.0, np.inf, inner], np.nan)
+        out = np.where(df > 0, out, np.nan)
+    return out[()] if out.ndim == 0 else out
 
 
 def _counts(count: ArrayLike) -> np.ndarray:

@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
+from analysis.intervals import norm_sf
 from geo.schema import AtlasError
 
 __all__ = ["DECREASING", "INCREASING", "NO_TREND", "MannKendall", "mann_kendall"]
@@ -71,7 +71,7 @@ def mann_kendall(series: np.ndarray, alpha: float = 0.10, continuity: bool = Tru
     root = np.sqrt(np.where(ok, var_s, 1.0))
     numerator = s - np.sign(s) if continuity else s.astype(np.float64)
     z = np.where(ok, numerator / root, 0.0)
-    p = np.where(ok, 2.0 * stats.norm.sf(np.abs(z)), 1.0)
+    p = np.where(ok, 2.0 * norm_sf(np.abs(z)), 1.0)
 
     n0 = n * (n - 1) / 2.0
     tau_den = np.sqrt(n0 * (n0 - tie_pairs))

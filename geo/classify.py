@@ -5,6 +5,11 @@ coloured with the same classes, so a month's map can be compared with the next (
 same range everywhere). Schemes follow mapclassify (Rey et al., PySAL): quantiles, Fisher-Jenks
 natural breaks (Fisher 1958; the sampled variant above ``JENKS_SAMPLE`` values, which is O(n^2)
 otherwise), equal interval, and user-defined fixed breaks.
+
+Quantiles and equal interval are re-implemented here in numpy, bin for bin identical to
+mapclassify 2.x (tests/test_classify.py checks this against mapclassify itself): importing
+mapclassify pulls in scipy.stats, matplotlib.pyplot and scikit-learn (~1 s), which the app's first
+page must not pay. mapclassify is imported only when natural breaks are asked for.
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import mapclassify
 import numpy as np
 import pandas as pd
 
@@ -110,23 +114,68 @@ def classify(
     k = int(max(1, min(k, len(np.unique(y)))))
     if k == 1:
         return Classes((top,), lowest, integer)
+    if scheme == "quantiles":
+        raw = quantile_bins(y, k)
+    elif scheme == "equal_interval":
+        raw = equal_interval_bins(y, k)
+    else:
+        raw = _fisher_jenks_bins(y, k)
+    bins = np.unique(np.asarray(raw, dtype=float))
+    bins[-1] = max(bins[-1], top)  # sampled Jenks may stop short of the maximum
+    return Classes(tuple(float(b) for b in bins), lowest, integer)
+
+
+def quantile_bins(y: np.ndarray, k: int) -> np.ndarray:
+    """Upper bounds of `k` quantile classes of finite `y`, as mapclassify.Quantiles (tied bounds merged).
+
+    Same arithmetic as mapclassify's ``quantile``: percentiles ``np.arange(100/k, 100 + 100/k, 100/k)``
+    (not linspace, which differs in the last bit for k = 3, 6, 7, ...; the top one clipped to 100)
+    scored like ``scipy.stats.scoreatpercentile`` ("fraction": linear between order statistics,
+    divided by the weights' sum), then ``np.unique``.
+    """
+    s = np.sort(np.asarray(y, dtype=float))
+    w = 100.0 / k
+    p = np.arange(w, 100 + w, w)
+    if p[-1] > 100.0:
+        p[-1] = 100.0
+    idx = p / 100.0 * (len(s) - 1)
+    i = np.floor(idx).astype(np.int64)  # idx >= 0, so floor == int() truncation
+    whole = idx == i
+    # Weights exactly as scipy forms them: (i + 1 - idx, idx - i), normalised by their float sum.
+    w_lo, w_hi = (i + 1) - idx, idx - i
+    nxt = s[np.minimum(i + 1, len(s) - 1)]
+    q = np.where(whole, s[i], (s[i] * w_lo + nxt * w_hi) / (w_lo + w_hi))
+    return np.unique(q)
+
+
+def equal_interval_bins(y: np.ndarray, k: int) -> np.ndarray:
+    """Upper bounds of `k` equal-width classes of finite `y` (min + width*i, last = max), as mapclassify."""
+    y = np.asarray(y, dtype=float)
+    max_y, min_y = y.max(), y.min()
+    width = (max_y - min_y) * 1.0 / k
+    if not width > 0:  # a range too small to split in floats (subnormal): one class, not mapclassify's crash
+        return np.array([max_y])
+    # np.arange, like mapclassify, so the float steps (and an overshooting extra cut) are the same.
+    cuts = np.arange(min_y + width, max_y + width, width)[:k]
+    cuts[-1] = max_y
+    return cuts
+
+
+def _fisher_jenks_bins(y: np.ndarray, k: int) -> np.ndarray:
+    """Fisher-Jenks upper bounds by mapclassify, imported here only (it costs ~1 s to import)."""
+    import mapclassify
+
     with warnings.catch_warnings():
         # Tied values (many zero counts) give fewer distinct breaks than k: mapclassify warns and
         # merges them, which is what we want, so the warning is not news.
         warnings.filterwarnings("ignore", message="Not enough unique values", category=UserWarning)
         warnings.filterwarnings("ignore", message="Numba not installed", category=UserWarning)
-        if scheme == "quantiles":
-            c = mapclassify.Quantiles(y, k=k)
-        elif scheme == "equal_interval":
-            c = mapclassify.EqualInterval(y, k=k)
-        elif len(y) > JENKS_SAMPLE:
+        if len(y) > JENKS_SAMPLE:
             np.random.seed(_SEED)  # FisherJenksSampled draws with numpy's global generator
             c = mapclassify.FisherJenksSampled(y, k=k, pct=JENKS_SAMPLE / len(y), truncate=False)
         else:
             c = mapclassify.FisherJenks(y, k=k)
-    bins = np.unique(np.asarray(c.bins, dtype=float))
-    bins[-1] = max(bins[-1], top)  # sampled Jenks may stop short of the maximum
-    return Classes(tuple(float(b) for b in bins), lowest, integer)
+    return np.asarray(c.bins, dtype=float)
 
 
-__all__ = ["Classes", "JENKS_SAMPLE", "SCHEMES", "classify", "parse_breaks"]
+__all__ = ["Classes", "JENKS_SAMPLE", "SCHEMES", "classify", "equal_interval_bins", "parse_breaks", "quantile_bins"]

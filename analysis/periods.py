@@ -157,6 +157,12 @@ def same_period_last_year(label: str, grain: str) -> str:
     return shift_period(label, grain, -(12 // _MONTHS_IN[grain]))
 
 
+def months_per_period(grain: str) -> int:
+    """How many months one period of ``grain`` spans (month 1, quarters 3, years 12)."""
+    _check_grain(grain)
+    return _MONTHS_IN[grain]
+
+
 def months_in(label: str, grain: str) -> list[str]:
     """The month labels a period covers."""
     (start,) = first_month_index([label], grain)

@@ -7,12 +7,19 @@ from the first to the last period of the data at that grain, joins population, a
 analysis. Problems the user can fix (unknown period, grain, level, category) raise ``AtlasError``;
 things worth knowing (rows left out by the roll-up, periods only partly covered, no population) are
 listed in ``table.attrs["notes"]``. Column meanings: docs/output-columns.md.
+
+Frames are memoised per process (``frame_cache``, keyed by ``Store.cache_token()`` and the
+arguments) and each frame computes its rates table once, so the several services a page calls for
+one selection load the data once. Frames are shared: treat them as read-only.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -22,7 +29,13 @@ import pandas as pd
 from analysis.change import period_change, seed_table
 from analysis.emerging import emerging_hotspots, hot_spot_transitions
 from analysis.hotspots import HotspotParams, local_hotspots
-from analysis.periods import first_month_index, months_in, period_range, period_sort_key, same_period_last_year
+from analysis.periods import (
+    first_month_index,
+    months_per_period,
+    period_range,
+    period_sort_key,
+    same_period_last_year,
+)
 from analysis.priority import (
     COUNT_LAST_YEAR,
     EHSA_CATEGORY,
@@ -47,7 +60,7 @@ from analysis.rollup import complete_grid, count_matrix, roll_up
 from boundaries.hierarchy import localities_path, parent_map
 from boundaries.load import load_areas
 from boundaries.population import imd_table, population_table
-from boundaries.registry import BoundarySet, get_boundary_set, missing_level_message
+from boundaries.registry import BoundarySet, get_boundary_set, missing_level_message, user_file
 from geo.schema import (
     ALL_CATEGORIES,
     AREA_CODE,
@@ -82,7 +95,12 @@ MIN_EHSA_PERIODS = 4
 
 @dataclass(frozen=True, eq=False)
 class AnalysisFrame:
-    """A dataset prepared for analysis: complete counts grid, areas, periods, population."""
+    """A dataset prepared for analysis: complete counts grid, areas, periods, population.
+
+    Read-only: ``load_frame`` hands the same frame to every caller of one selection (see
+    ``frame_cache``), so never modify ``counts``, ``areas`` or ``population`` in place; derive new
+    tables (``assign``, ``merge``, ``copy``) instead.
+    """
 
     dataset: str
     boundary_set: str
@@ -100,6 +118,8 @@ class AnalysisFrame:
     # Months of each period covered by the data (same order as ``periods``); only the first and
     # last period can be partly covered. Empty = every period whole.
     months_covered: tuple[int, ...] = ()
+    # Tables derived from this frame (e.g. "rates"), computed once; not compared, not copied by replace().
+    _memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def codes(self) -> list[str]:
@@ -124,6 +144,66 @@ class AnalysisFrame:
         return table[table[PERIOD] == period]
 
 
+class FrameCache:
+    """Process-wide LRU of AnalysisFrames and stored counts, keyed by the store file's version.
+
+    The store is copy-on-write (every write atomically replaces the file), so ``Store.cache_token()``
+    (path, mtime_ns, inode, size) changes with every write and an entry can never be stale; boundary,
+    localities and population files are versioned the same way (``_boundary_version``). Stores
+    without ``cache_token`` (test fakes) or whose file cannot be stat'ed are never cached.
+    Thread-safe (Streamlit serves sessions from threads); a race costs a duplicate load, never a wrong frame.
+    """
+
+    def __init__(self, maxsize: int = 16, max_datasets: int = 2):
+        self.maxsize = maxsize
+        self.max_datasets = max_datasets
+        self._frames: OrderedDict[Hashable, tuple[Hashable, AnalysisFrame]] = OrderedDict()
+        self._stored: OrderedDict[Hashable, tuple[str, pd.DataFrame]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def clear(self) -> None:
+        """Forget every cached frame and stored-counts table."""
+        with self._lock:
+            self._frames.clear()
+            self._stored.clear()
+
+    def get_frame(self, key: Hashable) -> tuple[Hashable, AnalysisFrame] | None:
+        """(boundary version, frame) cached under ``key``, or None."""
+        return self._get(self._frames, key)
+
+    def put_frame(self, key: Hashable, version: Hashable, frame: AnalysisFrame) -> None:
+        """Cache a frame with the boundary version it was built from; evicts the least recently used."""
+        self._put(self._frames, key, (version, frame), self.maxsize)
+
+    def get_stored(self, key: Hashable) -> tuple[str, pd.DataFrame] | None:
+        """(boundary set, stored counts) cached under ``key`` = (store token, dataset), or None."""
+        return self._get(self._stored, key)
+
+    def put_stored(self, key: Hashable, value: tuple[str, pd.DataFrame]) -> None:
+        """Cache a dataset's stored counts (few: a national dataset's can be large)."""
+        self._put(self._stored, key, value, self.max_datasets)
+
+    def _get(self, table: OrderedDict, key: Hashable) -> Any:
+        with self._lock:
+            value = table.get(key)
+            if value is not None:
+                table.move_to_end(key)
+            return value
+
+    def _put(self, table: OrderedDict, key: Hashable, value: Any, maxsize: int) -> None:
+        with self._lock:
+            table[key] = value
+            table.move_to_end(key)
+            while len(table) > maxsize:
+                table.popitem(last=False)
+
+
+frame_cache = FrameCache()
+
+
 def load_frame(
     store: Any,
     dataset: str,
@@ -133,9 +213,76 @@ def load_frame(
     denominator: str = "total",
     category: str | None = None,
 ) -> AnalysisFrame:
-    """Load, roll up and complete a dataset's counts for ``level`` x ``grain`` (one category, or all summed)."""
+    """Load, roll up and complete a dataset's counts for ``level`` x ``grain`` (one category, or all summed).
+
+    Memoised per process (``frame_cache``): a second call for the same selection of an unchanged store
+    returns the same read-only frame without touching the store.
+    """
+    token = _store_token(store)
+    area_filter = area_filter.strip().upper() if area_filter else None
+    if token is None:
+        return _build_frame(store, dataset, level, grain, area_filter, denominator, category, None)
+    key = (token, dataset, level, grain, area_filter, denominator, category)
+    hit = frame_cache.get_frame(key)
+    if hit is not None and hit[0] == _boundary_version(hit[1].boundary_set):
+        return hit[1]
+    frame = _build_frame(store, dataset, level, grain, area_filter, denominator, category, token)
+    version = _boundary_version(frame.boundary_set)
+    if version is not None:
+        frame_cache.put_frame(key, version, frame)
+    return frame
+
+
+def _store_token(store: Any) -> Hashable | None:
+    """The store's cache token, or None (uncacheable) for stores that cannot tell their version."""
+    method = getattr(store, "cache_token", None)
+    if not callable(method):
+        return None
+    try:
+        return method()
+    except Exception:  # noqa: BLE001 - a store that cannot say its version is simply not cached
+        return None
+
+
+def _boundary_version(boundary_set: str) -> tuple | None:
+    """The boundary set and the versions of the files a frame reads besides the store; None = unknown."""
+    try:
+        bs = get_boundary_set(boundary_set)
+        files = [bs.path]
+        if "locality" in bs.levels:
+            files.append(localities_path(bs))
+        if not bs.shipped:
+            files.append(user_file(bs.name, ".population.csv"))
+    except AtlasError:
+        return None
+    return (bs, *(_file_version(p) for p in files))
+
+
+def _stored_counts(store: Any, dataset: str, token: Hashable | None) -> tuple[str, pd.DataFrame]:
+    """(boundary set, stored counts) of a dataset, read once per store version when ``token`` is given."""
+    key = (token, dataset)
+    hit = frame_cache.get_stored(key) if token is not None else None
+    if hit is not None:
+        return hit
     info = store.dataset(dataset)
-    bs_name = str(info["boundary_set"])
+    value = (str(info["boundary_set"]), store.counts(dataset))
+    if token is not None:
+        frame_cache.put_stored(key, value)
+    return value
+
+
+def _build_frame(
+    store: Any,
+    dataset: str,
+    level: str,
+    grain: str,
+    area_filter: str | None,
+    denominator: str,
+    category: str | None,
+    token: Hashable | None,
+) -> AnalysisFrame:
+    """load_frame without the cache (``token`` only keys the stored-counts read)."""
+    bs_name, stored = _stored_counts(store, dataset, token)
     if grain not in GRAINS:
         raise AtlasError(f"unknown period grain {grain!r}; choose one of {', '.join(GRAINS)}")
     if level not in LEVELS:
@@ -144,9 +291,8 @@ def load_frame(
     if level not in bs.levels:
         raise AtlasError(missing_level_message(bs, level))
     pop_col = denominator_column(denominator)
-    area_filter = area_filter.strip().upper() if area_filter else None
 
-    counts = stored = store.counts(dataset)
+    counts = stored
     if counts.empty:
         raise AtlasError(f"dataset {dataset!r} holds no counts yet: import a file first")
     if category is not None:
@@ -330,7 +476,7 @@ def compare_table(
         columns={"prev_bin": "gi_bin_from", "curr_bin": "gi_bin_to", "transition": "hot_spot_transition"})
     table = table.merge(moves, on=AREA_CODE, how="left")
     extra = [report.summary()]
-    if months and any(months[p] < len(months_in(p, f.grain)) for p in (period, against)):
+    if months and any(months[p] < months_per_period(f.grain) for p in (period, against)):
         extra.append("p-values allow for the partly covered period: exposure is population x months covered")
     return _finish(table, f, extra_notes=extra)
 
@@ -505,35 +651,51 @@ def _period_span(labels: pd.Series, grain: str) -> list[str]:
 
 
 def _months_covered(counts: pd.DataFrame, periods: list[str], grain: str) -> list[int]:
-    """Months of each period inside the span of the stored data (first to last month of any row)."""
+    """Months of each period inside the span of the stored data (first to last month of any row).
+
+    Vectorised: one ``first_month_index`` call per stored grain and one for ``periods``; a period
+    starting at month index ``s`` covers months ``s .. s + n - 1``, clipped to the data's span.
+    """
+    step = months_per_period(grain)
     starts, ends = [], []
-    for g, rows in counts.groupby(GRAIN):
+    pairs = counts[[GRAIN, PERIOD]].drop_duplicates()
+    for g, labels in pairs.groupby(GRAIN, sort=False)[PERIOD]:
         if str(g) not in GRAINS:
             continue
-        first = first_month_index(rows[PERIOD].astype(str).unique().tolist(), str(g))
-        starts.append(first.min())
-        ends.append(first.max() + len(months_in(str(rows[PERIOD].iloc[0]), str(g))) - 1)
+        first = first_month_index(labels.astype(str).tolist(), str(g))
+        starts.append(int(first.min()))
+        ends.append(int(first.max()) + months_per_period(str(g)) - 1)
     if not starts:
-        return [len(months_in(p, grain)) for p in periods]
-    data_first, data_last = min(starts), max(ends)
-    covered = []
-    for label in periods:
-        months = first_month_index(months_in(label, grain), "month")
-        covered.append(int(((months >= data_first) & (months <= data_last)).sum()))
-    return covered
+        return [step] * len(periods)
+    begin = first_month_index(list(periods), grain)
+    lo = np.maximum(begin, min(starts))
+    hi = np.minimum(begin + step - 1, max(ends))
+    return np.clip(hi - lo + 1, 0, step).astype(int).tolist()
 
 
 def _partial_period_notes(covered: list[int], periods: list[str], grain: str) -> list[str]:
     """Say when the first or last period is only partly covered by the stored data (its rate is then low)."""
     notes = []
     for i in {0, len(periods) - 1}:
-        n = len(months_in(periods[i], grain))
+        n = months_per_period(grain)
         if covered[i] < n:
             notes.append(f"period {periods[i]} is only partly covered by the data ({covered[i]} of {n} months)")
     return sorted(notes)
 
 
 def _rates(f: AnalysisFrame) -> pd.DataFrame:
+    """The complete grid with names, population, rates and whole-area comparison (computed once per frame).
+
+    Returns a shallow copy: under pandas copy-on-write a caller that sets a column or a value on it
+    copies first, so the memoised table is never changed (the copy costs no data copy).
+    """
+    table = f._memo.get("rates")
+    if table is None:
+        table = f._memo.setdefault("rates", _compute_rates(f))
+    return table.copy(deep=False)
+
+
+def _compute_rates(f: AnalysisFrame) -> pd.DataFrame:
     """The complete grid with names, population, rates and whole-area comparison."""
     t = f.counts.merge(f.areas, on=AREA_CODE, how="left")
     t[POPULATION] = t[AREA_CODE].map(f.population).astype(float) if f.population is not None else np.nan
@@ -606,6 +768,7 @@ def _finish(table: pd.DataFrame, f: AnalysisFrame, extra_notes: list[str] | None
 
 
 __all__ = [
-    "AnalysisFrame", "NO_POPULATION_NOTE", "STATISTICS", "area_weights", "compare_table", "emerging_table",
-    "hotspots_table", "load_frame", "priority_table", "rates_table", "seed_count_columns", "seed_rates",
+    "AnalysisFrame", "FrameCache", "NO_POPULATION_NOTE", "STATISTICS", "area_weights", "compare_table",
+    "emerging_table", "frame_cache", "hotspots_table", "load_frame", "priority_table", "rates_table",
+    "seed_count_columns", "seed_rates",
 ]

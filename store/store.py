@@ -196,6 +196,20 @@ class Store:
         check_version(version, str(self.path))
         return version
 
+    def cache_token(self) -> tuple[str, int, int, int] | None:
+        """(resolved path, st_mtime_ns, st_ino, st_size) of the store file; None when it cannot be stat'ed.
+
+        Every write replaces the file atomically (copy-on-write), so an unchanged token means unchanged
+        data: callers may key in-process caches on it. The inode and size guard against two writes
+        landing within one coarse filesystem timestamp tick.
+        """
+        try:
+            path = self.path.resolve()
+            st = os.stat(path)
+        except OSError:
+            return None
+        return str(path), st.st_mtime_ns, st.st_ino, st.st_size
+
     def _ensure_schema(self) -> None:
         if self.path.exists() and self._stored_version() == SCHEMA_VERSION:
             return

@@ -15,6 +15,7 @@ from analysis.periods import (
     first_month_index,
     labels_from_month_index,
     months_in,
+    months_per_period,
     parse_periods,
     period_range,
     same_period_last_year,
@@ -146,6 +147,14 @@ def test_ranges_and_steps():
     assert same_period_last_year("2024/25", "fy") == "2023/24"
     assert months_in("2019/20-Q4", "fyquarter") == ["2020-01", "2020-02", "2020-03"]
     assert months_in("2019/20", "fy")[0] == "2019-04" and months_in("2019/20", "fy")[-1] == "2020-03"
+
+
+def test_months_per_period_matches_months_in():
+    examples = {"month": "2020-02", "quarter": "2020-Q1", "fyquarter": "2019/20-Q4", "fy": "2019/20", "year": "2020"}
+    assert {g: months_per_period(g) for g in examples} == {"month": 1, "quarter": 3, "fyquarter": 3, "fy": 12, "year": 12}
+    assert all(months_per_period(g) == len(months_in(label, g)) for g, label in examples.items())
+    with pytest.raises(AtlasError, match="unknown period grain 'week'"):
+        months_per_period("week")
 
 
 @given(st.integers(min_value=1990 * 12, max_value=2100 * 12))

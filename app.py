@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from geo.offline_assets import missing_static_files
+from views._warm import start_warming
+
+start_warming()  # first: the heavy imports run beside the sidebar's work (views/_warm.py)
+
+from geo.static_assets import missing_static_files
 from geo.schema import AtlasError
 from views import _cache
 from views._access import require_sign_in
 from views._frame import render_attribution, render_frame
 
+# An emoji favicon, not a Material icon: the browser fetches a Material favicon from fonts.gstatic.com.
 st.set_page_config(page_title="Hotspot Atlas", page_icon="🗺️", layout="wide")
 # Before anything reads the store: with sign-in configured, no page or data is reachable without it.
 require_sign_in()

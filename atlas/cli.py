@@ -16,6 +16,12 @@ from geo.schema import GRAINS, LEVELS, AtlasError
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `atlas` command; returns the process exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["app"] and not set(argv[1:]) & {"-h", "--help"}:
+        # Everything after `app` belongs to Streamlit (argparse would read --server.port as its own).
+        from atlas.serve import run_app
+
+        return run_app(argv[1:])
     parser = _build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):
@@ -84,6 +90,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="(re)build the synthetic demo dataset in the store")
     demo.set_defaults(run=_cmd_demo)
+
+    # Handled in main() before parsing (its options are Streamlit's); listed here for --help.
+    sub.add_parser("app", help="start the dashboard: streamlit run app.py, Streamlit options after it "
+                              "(e.g. atlas app --server.port 8502)")
 
     from atlas.cli_analysis import add_analysis_commands
     from atlas.cli_export import add_export_commands

@@ -84,7 +84,7 @@ class Server:
         self.log = (home / "streamlit.log").open("w")  # a file, not a pipe: a full pipe stalls the server
         self.t0 = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port),
+            [sys.executable, "-m", "atlas", "app", "--server.port", str(self.port),
              "--server.headless", "true"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, text=True)
 

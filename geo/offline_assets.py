@@ -11,30 +11,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import folium
 from branca.element import Element, MacroElement
 from folium.elements import JSCSSMixin
 from folium.template import Template
 
-from geo.schema import PROJECT_ROOT
-
-LEAFLET_VERSION = "1.9.3"
-STATIC_DIR = PROJECT_ROOT / "static"
-# Same-origin URL prefix under which Streamlit serves STATIC_DIR.
-STATIC_URL = "/app/static"
-LEAFLET_JS: tuple[str, str] = ("leaflet", f"{STATIC_URL}/leaflet/leaflet.js")
-LEAFLET_CSS: tuple[str, str] = ("leaflet_css", f"{STATIC_URL}/leaflet/leaflet.css")
-ICON_IMAGE_PATH = f"{STATIC_URL}/leaflet/images/"
-# Files a polygons-only map needs, relative to STATIC_DIR.
-REQUIRED_FILES: tuple[str, ...] = (
-    "leaflet/leaflet.js",
-    "leaflet/leaflet.css",
-    "leaflet/images/layers.png",
-    "leaflet/images/marker-icon.png",
-    "leaflet/images/marker-shadow.png",
-    "leaflet/LICENSE",
+from geo.static_assets import (  # noqa: F401  (re-exported: callers import them from here)
+    ICON_IMAGE_PATH,
+    LEAFLET_CSS,
+    LEAFLET_JS,
+    LEAFLET_VERSION,
+    REQUIRED_FILES,
+    STATIC_DIR,
+    STATIC_URL,
+    missing_static_files,
 )
 
 _URL_ATTR = re.compile(r"""\b(?:src|href)\s*=\s*["']([^"']*)["']""", re.IGNORECASE)
@@ -116,8 +107,3 @@ def assert_offline(m: folium.Map) -> folium.Map:
 def asset_urls(html: str) -> list[str]:
     """Every src= / href= attribute value in rendered HTML (what a browser would request)."""
     return _URL_ATTR.findall(html)
-
-
-def missing_static_files(static_dir: Path = STATIC_DIR) -> list[str]:
-    """Required vendored files absent from `static_dir` (empty when the app can serve maps)."""
-    return [f for f in REQUIRED_FILES if not (static_dir / f).is_file()]

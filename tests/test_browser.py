@@ -63,8 +63,8 @@ def server(atlas_home: Path):
     log = atlas_home / "streamlit.log"  # a file, not a pipe: a full pipe would stall the server
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-             "--server.headless", "true"],
+            # The README's start command (atlas.serve: `streamlit run app.py` plus a preload thread).
+            [sys.executable, "-m", "atlas", "app", "--server.port", str(port), "--server.headless", "true"],
             cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, text=True,
         )
         url = f"http://localhost:{port}"

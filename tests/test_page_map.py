@@ -183,3 +183,30 @@ def test_measure_from_a_shared_link_opens_that_map(demo_store: Path, atlas_home:
     bad = open_page(demo_store, atlas_home, measure="bogus")
     assert bad.selectbox(key="map_measure").value == "count"
     assert any("bogus" in w.value for w in bad.warning)
+
+
+@pytest.mark.parametrize("statistic", ["gi_star", "local_moran"])
+def test_one_period_of_hot_spots_equals_that_period_of_all(demo_store: Path, statistic: str):
+    """The map computes a category measure for its period alone (views/_cache.hotspots_in); the rows must
+    be those of the every-period table: the permutation draws do not depend on which periods run."""
+    import numpy as np
+    import pandas as pd
+
+    from atlas.analyses import hotspots_table
+    from store import Store
+
+    store = Store(demo_store)
+    name = store.datasets()["name"].iloc[0]
+    kw = dict(dataset=name, level="lsoa", grain="month", area_filter="E06000005")
+    full = hotspots_table(store, **kw, statistic=statistic)
+    for period in ("2021-03", "2024-11"):
+        one = hotspots_table(store, **kw, statistic=statistic, period=period).reset_index(drop=True)
+        same = full[full["period"] == period].reset_index(drop=True)
+        assert len(one) == len(same) == 65  # Darlington's LSOAs
+        numeric = [c for c in one.columns if pd.api.types.is_float_dtype(one[c])]
+        pd.testing.assert_frame_equal(one.drop(columns=numeric), same.drop(columns=numeric))
+        # Statistics equal up to floating-point summation order; p-values and labels exactly.
+        np.testing.assert_allclose(one[numeric].to_numpy(float), same[numeric].to_numpy(float), rtol=1e-12,
+                                   atol=1e-12, equal_nan=True)
+        label = "gi_label" if statistic == "gi_star" else "lisa_label"
+        assert (one[label] != one[label].iloc[0]).any() or statistic == "local_moran"

@@ -12,6 +12,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from geo.schema import PROJECT_ROOT
 from store import Store
 
@@ -193,3 +195,55 @@ def test_readers_never_see_a_partial_import(atlas_home: Path) -> None:
     # The reader really overlapped the writer: it saw more than the first and last states.
     assert len({tuple(t) for t in totals}) >= 3
     assert tuple(totals[-1]) == (rows * n_imports, rows * n_imports, n_imports)
+
+
+def test_pooled_reader_instances_see_the_replaced_file_and_are_not_shared(tmp_path: Path) -> None:
+    """Readers reuse idle in-memory DuckDB instances; each read still sees the current file, and
+    concurrent readers never share an instance (DuckDB refuses to attach one file twice)."""
+    import threading
+
+    import duckdb
+
+    from store import cow
+
+    path = tmp_path / "s.duckdb"
+
+    def write(value: int) -> None:
+        tmp = tmp_path / "new.duckdb"
+        con = duckdb.connect(str(tmp))
+        con.execute("CREATE TABLE t AS SELECT ? AS v", [value])
+        con.close()
+        os.replace(tmp, path)
+
+    write(1)
+    with cow.read_connection(path) as con:
+        first = con
+        assert con.execute("SELECT v FROM t").fetchone() == (1,)
+    write(2)
+    with cow.read_connection(path) as con:
+        assert con is first  # the idle instance was reused ...
+        assert con.execute("SELECT v FROM t").fetchone() == (2,)  # ... and attached the new file
+    with cow.read_connection(path) as a, cow.read_connection(path) as b:
+        assert a is not b
+        assert a.execute("SELECT v FROM t").fetchone() == b.execute("SELECT v FROM t").fetchone() == (2,)
+    seen, errors = [], []
+
+    def read() -> None:
+        try:
+            for _ in range(20):
+                with cow.read_connection(path) as con:
+                    seen.append(con.execute("SELECT v FROM t").fetchone()[0])
+        except Exception as exc:  # noqa: BLE001  (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and seen == [2] * 80
+    with pytest.raises(duckdb.Error):
+        with cow.read_connection(path) as con:
+            con.execute("SELECT * FROM no_such_table")
+    with cow.read_connection(path) as con:  # a failed read leaves no broken instance behind
+        assert con.execute("SELECT v FROM t").fetchone() == (2,)

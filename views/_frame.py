@@ -179,17 +179,17 @@ def render_frame() -> Frame | None:
                                 help="Suppress counts of 1–4 (shown as “<5”) and blank their rates, "
                                      "for tables and maps that will be shared outside the partnership.")
     for message in st.session_state.get(_WARN_KEY, []):
-        st.warning(message, icon="🔗")
+        st.warning(message, icon=":material/link:")
     st.session_state[_WARN_KEY] = []
     st.session_state[_FROM_URL_KEY] = set()
     if synthetic[dataset]:
         st.warning(
             f"**{dataset}** is {SYNTHETIC_LABEL}: generated counts for trying the dashboard, "
             "not real incidents.",
-            icon="⚠️",
+            icon=":material/warning:",
         )
     if publication:
-        st.info(PUBLICATION_NOTE, icon="🔒")
+        st.info(PUBLICATION_NOTE, icon=":material/lock:")
     frame = Frame(dataset, bset, synthetic[dataset], level, grain, period, area or None, category or None,
                   denominator, bool(publication))
     _write_query(frame)

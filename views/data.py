@@ -57,7 +57,7 @@ def refresh_after_boundary_change() -> None:
 
 
 def _show_error(exc: AtlasError) -> None:
-    st.error(str(exc), icon="⛔")
+    st.error(str(exc), icon=":material/block:")
 
 
 def _show_import(done: ImportDone) -> None:

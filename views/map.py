@@ -70,7 +70,8 @@ period = frame.period
 
 try:
     base = _cache.rates(key, sel)
-    values = _cache.measure_values(key, sel, measure, period if measure == "ehsa" else "")
+    # A category map needs only this period (no classes over all periods): computed alone, it is fast.
+    values = _cache.measure_values(key, sel, measure, period if categorical else "")
     areas = _cache.display_areas(key, sel)
     classes = None if categorical else _cache.map_classes(key, sel, measure, scheme, int(k), breaks)
 except AtlasError as exc:

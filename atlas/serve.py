@@ -1,0 +1,59 @@
+"""`atlas app`: start the dashboard (`streamlit run app.py`) with the analysis stack imported while it starts.
+
+A first page needs pandas, geopandas, scipy.stats, folium and the analysis services: about 1.5 s of
+imports on a 2-core machine, which `streamlit run` would pay when the first browser connects. Here a
+thread imports them while Streamlit starts its server and the browser loads the page, so the first
+page mostly finds them done. Only modules that never touch Streamlit: a module that declares
+Streamlit caches or components must be imported by a script run, once the runtime exists.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import threading
+from collections.abc import Sequence
+
+from geo.schema import PROJECT_ROOT
+
+# In the order a first page needs them.
+PRELOAD: tuple[str, ...] = (
+    "pandas",
+    "geopandas",
+    "pyogrio",
+    "duckdb",
+    "atlas.analyses",
+    "analysis.rates",
+    "scipy.stats",  # the exact binomial test behind the Overview's change figures (analysis.change)
+    "atlas.publication",
+    "folium",
+    "geo.maps",
+)
+
+
+def _import_all() -> None:
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001  (the page that imports it shows the error with its message)
+            return
+
+
+def preload_in_background() -> threading.Thread:
+    """Start a daemon thread importing PRELOAD (Python's import lock makes other threads wait, not re-import)."""
+    thread = threading.Thread(target=_import_all, name="atlas-preload", daemon=True)
+    thread.start()
+    return thread
+
+
+def run_app(streamlit_args: Sequence[str] = ()) -> int:
+    """`streamlit run app.py [streamlit_args]` in this process, after starting the preload."""
+    from streamlit.web import cli as streamlit_cli
+
+    preload_in_background()
+    sys.argv = ["streamlit", "run", str(PROJECT_ROOT / "app.py"), *streamlit_args]
+    try:
+        streamlit_cli.main()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0

@@ -1,5 +1,13 @@
-"""`python -m atlas` runs the command line."""
+"""`python -m atlas` runs the command line; `python -m atlas app` starts the dashboard."""
 
-from atlas.cli import main
+import sys
+
+if sys.argv[1:2] == ["app"] and not set(sys.argv[2:]) & {"-h", "--help"}:
+    # Straight to Streamlit: the command line's own imports (pandas) would delay the server's start.
+    from atlas.serve import run_app
+
+    raise SystemExit(run_app(sys.argv[2:]))
+
+from atlas.cli import main  # noqa: E402
 
 raise SystemExit(main())

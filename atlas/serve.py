@@ -3,7 +3,7 @@
 A first page needs pandas, geopandas, scipy.stats, folium and the analysis services: about 1.5 s of
 imports on a 2-core machine, which `streamlit run` would pay when the first browser connects. Here a
 thread imports them while Streamlit starts its server and the browser loads the page, so the first
-page mostly finds them done. Only modules that never touch Streamlit: a module that declares
+script run finds most of them done. Only modules that never touch Streamlit: a module that declares
 Streamlit caches or components must be imported by a script run, once the runtime exists.
 """
 
@@ -50,6 +50,8 @@ def run_app(streamlit_args: Sequence[str] = ()) -> int:
     """`streamlit run app.py [streamlit_args]` in this process, after starting the preload."""
     from streamlit.web import cli as streamlit_cli
 
+    # Together with the server's start, not once it is up: measured on 2 cores (benchmarks/browser.py,
+    # 4 alternating runs) launch -> first page was 5.25 s this way and 5.55 s waiting, 5.7 s with none.
     preload_in_background()
     sys.argv = ["streamlit", "run", str(PROJECT_ROOT / "app.py"), *streamlit_args]
     try:

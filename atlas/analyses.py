@@ -258,6 +258,11 @@ def _boundary_version(boundary_set: str) -> tuple | None:
     return (bs, *(_file_version(p) for p in files))
 
 
+def stored_counts(store: Any, dataset: str) -> pd.DataFrame:
+    """A dataset's stored counts (Store.counts), shared with the frames: read once per store version. Read-only."""
+    return _stored_counts(store, dataset, _store_token(store))[1]
+
+
 def _stored_counts(store: Any, dataset: str, token: Hashable | None) -> tuple[str, pd.DataFrame]:
     """(boundary set, stored counts) of a dataset, read once per store version when ``token`` is given."""
     key = (token, dataset)

@@ -24,10 +24,10 @@ PRELOAD: tuple[str, ...] = (
     "duckdb",
     "atlas.analyses",
     "analysis.rates",
-    "scipy.stats",  # the exact binomial test behind the Overview's change figures (analysis.change)
     "atlas.publication",
     "folium",
     "geo.maps",
+    "scipy.stats",  # last: only the Overview's exact binomial test (analysis.change) needs it
 )
 
 

@@ -18,7 +18,9 @@ from analysis.periods import can_convert, convert_periods, period_sort_key
 from analysis.rollup import roll_up
 from boundaries.load import load_areas
 from boundaries.registry import get_boundary_set
-from geo.schema import AREA_CODE, CATEGORY, CODE, COUNT, GRAIN, LAD_CODE, LAD_NAME, PERIOD, POPULATION, AtlasError
+from geo.schema import (
+    AREA_CODE, CATEGORY, CODE, COUNT, GRAIN, GRAINS, LAD_CODE, LAD_NAME, PERIOD, POPULATION, AtlasError,
+)
 from store.store import Store, default_store_path
 
 if TYPE_CHECKING:
@@ -69,6 +71,13 @@ def _stored_counts(key: StoreKey, dataset: str) -> pd.DataFrame:
     from atlas.analyses import stored_counts
 
     return stored_counts(Store(key[0]), dataset)
+
+
+@st.cache_data(show_spinner=False)
+def grain_options(key: StoreKey, dataset: str) -> list[str]:
+    """Grains the dataset's periods can be shown at (those its stored grains nest in), in GRAINS order."""
+    stored = [str(g) for g in _stored_counts(key, dataset)[GRAIN].unique()]
+    return [g for g in GRAINS if any(can_convert(s, g) for s in stored)]
 
 
 @st.cache_data(show_spinner=False)

@@ -16,7 +16,7 @@ import streamlit as st
 from atlas.publication import DISCLOSURE, hidden_counts
 from atlas.publication import publish as publish_table
 from geo.attribution import ATTRIBUTION, MAP_ATTRIBUTION, PUBLICATION_THRESHOLD  # noqa: F401  (pages import MAP_ATTRIBUTION here)
-from geo.schema import ALL_CATEGORIES, COUNT, DENOMINATORS, GRAINS, LEVELS, SYNTHETIC_LABEL
+from geo.schema import ALL_CATEGORIES, COUNT, DENOMINATORS, LEVELS, SYNTHETIC_LABEL
 from views import _cache
 
 LEVEL_LABELS: dict[str, str] = {
@@ -157,7 +157,7 @@ def render_frame() -> Frame | None:
         levels = [lv for lv in LEVELS if lv in _cache.boundary_levels(bset)]
         level = _select("Level", levels, DEFAULT_LEVEL if DEFAULT_LEVEL in levels else levels[0],
                         "frame_level", "level", format_func=LEVEL_LABELS.get)
-        grains = [g for g in GRAINS if _cache.period_options(key, dataset, g)] or [DEFAULT_GRAIN]
+        grains = _cache.grain_options(key, dataset) or [DEFAULT_GRAIN]
         grain = _select("Period grain", grains, DEFAULT_GRAIN if DEFAULT_GRAIN in grains else grains[-1],
                         "frame_grain", "grain", format_func=GRAIN_LABELS.get)
         periods = _cache.period_options(key, dataset, grain)

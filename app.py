@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from views._warm import start_warming
+from atlas.serve import preload_in_background
 
-start_warming()  # first: the heavy imports run beside the sidebar's work (views/_warm.py)
+preload_in_background()  # first: the heavy imports run beside the sidebar's work (once per process)
 
 from geo.static_assets import missing_static_files
 from geo.schema import AtlasError

@@ -39,11 +39,22 @@ def _import_all() -> None:
             return
 
 
+_started: threading.Thread | None = None
+_start_lock = threading.Lock()
+
+
 def preload_in_background() -> threading.Thread:
-    """Start a daemon thread importing PRELOAD (Python's import lock makes other threads wait, not re-import)."""
-    thread = threading.Thread(target=_import_all, name="atlas-preload", daemon=True)
-    thread.start()
-    return thread
+    """Start, once per process, a daemon thread importing PRELOAD; later calls return that thread.
+
+    `atlas app` calls it before the server starts; app.py calls it on every run, which covers a plain
+    `streamlit run app.py`. Python's import lock makes other threads wait for a module, not re-import it.
+    """
+    global _started
+    with _start_lock:
+        if _started is None:
+            _started = threading.Thread(target=_import_all, name="atlas-preload", daemon=True)
+            _started.start()
+        return _started
 
 
 def run_app(streamlit_args: Sequence[str] = ()) -> int:

@@ -187,7 +187,7 @@ def test_measure_from_a_shared_link_opens_that_map(demo_store: Path, atlas_home:
 
 @pytest.mark.parametrize("statistic", ["gi_star", "local_moran"])
 def test_one_period_of_hot_spots_equals_that_period_of_all(demo_store: Path, statistic: str):
-    """The map computes a category measure for its period alone (views/_cache.hotspots_in); the rows must
+    """The map computes a category measure for its period alone (views/_cache.hotspots with a period); the rows must
     be those of the every-period table: the permutation draws do not depend on which periods run."""
     import numpy as np
     import pandas as pd

@@ -20,10 +20,13 @@ def test_preload_list_never_touches_streamlit():
     assert "geopandas" in serve.PRELOAD and "scipy.stats" in serve.PRELOAD
 
 
-def test_preload_thread_imports_everything(monkeypatch):
+def test_preload_thread_imports_everything_once(monkeypatch):
     imported = []
     monkeypatch.setattr(serve.importlib, "import_module", imported.append)
-    serve.preload_in_background().join(timeout=10)
+    monkeypatch.setattr(serve, "_started", None)
+    first = serve.preload_in_background()
+    first.join(timeout=10)
+    assert serve.preload_in_background() is first  # app.py calls it on every run: one thread per process
     assert imported == list(serve.PRELOAD)
 
 

@@ -188,19 +188,12 @@ def smoothed_rates(key: StoreKey, sel: Selection) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner="Finding hot spots…")
-def hotspots(key: StoreKey, sel: Selection, statistic: str = "gi_star") -> pd.DataFrame:
-    """atlas.analyses.hotspots_table (Gi* or local Moran, 999 permutations) for every period of the selection."""
-    from atlas.analyses import hotspots_table
+def hotspots(key: StoreKey, sel: Selection, statistic: str = "gi_star", period: str | None = None) -> pd.DataFrame:
+    """atlas.analyses.hotspots_table (Gi* or local Moran, 999 permutations): every period, or only `period`.
 
-    return hotspots_table(Store(key[0]), **_args(sel), statistic=statistic)
-
-
-@st.cache_data(show_spinner="Finding hot spots…")
-def hotspots_in(key: StoreKey, sel: Selection, statistic: str, period: str) -> pd.DataFrame:
-    """hotspots() of one period only: what a map needs, ~20x faster than every period on a first visit.
-
-    The permutation draws do not depend on which periods are computed, so the rows equal those of
-    hotspots() for that period (tests/test_page_map.py checks it).
+    One period is what a map needs (~20x faster on a first visit). The permutation draws do not depend
+    on which periods are computed, so its rows equal that period's rows of the whole table
+    (tests/test_page_map.py checks it).
     """
     from atlas.analyses import hotspots_table
 
@@ -416,7 +409,7 @@ def measure_values(key: StoreKey, sel: Selection, measure: str, period: str) -> 
         t = smoothed_rates(key, sel)[[AREA_CODE, PERIOD, "eb_rate_per_1000"]].rename(columns={"eb_rate_per_1000": VALUE})
     elif measure in ("lisa", "gi_bin"):
         statistic, label = ("local_moran", "lisa_label") if measure == "lisa" else ("gi_star", "gi_label")
-        table = hotspots_in(key, sel, statistic, period) if period else hotspots(key, sel, statistic)
+        table = hotspots(key, sel, statistic, period or None)
         t = table[[AREA_CODE, PERIOD, label]].rename(columns={label: VALUE})
     elif measure == "ehsa":
         t = emerging(key, sel, period)[[AREA_CODE, "ehsa_category"]].rename(columns={"ehsa_category": VALUE})

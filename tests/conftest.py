@@ -28,6 +28,45 @@ def atlas_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(scope="session")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store holding the synthetic demo dataset, built once per session: tests copy it or only read it."""
+    from demo.dataset import ensure_demo_dataset
+    from store import Store
+
+    home = tmp_path_factory.mktemp("demo_store")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ATLAS_HOME", str(home))
+        mp.setenv("ATLAS_STORE", str(home / "atlas.duckdb"))
+        ensure_demo_dataset(Store(home / "atlas.duckdb"))
+    return home / "atlas.duckdb"
+
+
+@pytest.fixture(scope="session")
+def demo_dataset(demo_store: Path) -> tuple[str, str]:
+    """(name, boundary set) of the demo dataset in demo_store."""
+    from store import Store
+
+    (name,) = Store(demo_store).datasets()["name"].tolist()
+    return str(name), str(Store(demo_store).dataset(name)["boundary_set"])
+
+
+@pytest.fixture
+def downloads(monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
+    """File name -> bytes of every download button an AppTest renders (AppTest keeps no file names)."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    seen: dict[str, bytes] = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def spy(self, path_or_data, mimetype, kind, filename=None):
+        seen[filename] = path_or_data
+        return original(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
+    return seen
+
+
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     """../shared/data when present; tests needing it skip cleanly otherwise."""
     p = shared_data_dir()

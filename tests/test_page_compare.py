@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from analysis.rates import funnel_limits
@@ -31,44 +30,15 @@ TIMEOUT = 60
 LATEST, EARLIER = "2024/25", "2022/23"
 
 
-@pytest.fixture(scope="module")
-def demo_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
-    """One demo store for the module (the pages only read it): (path, dataset, boundary set)."""
-    from demo.dataset import ensure_demo_dataset
-
-    home = tmp_path_factory.mktemp("compare_page")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ATLAS_HOME", str(home))
-        mp.setenv("ATLAS_STORE", str(home / "atlas.duckdb"))
-        store = Store(home / "atlas.duckdb")
-        name = ensure_demo_dataset(store)
-        bset = str(store.dataset(name)["boundary_set"])
-    return home / "atlas.duckdb", name, bset
+@pytest.fixture
+def store(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
+    monkeypatch.setenv("ATLAS_STORE", str(demo_store))
+    return Store(demo_store)
 
 
 @pytest.fixture
-def store(demo_store, monkeypatch: pytest.MonkeyPatch) -> Store:
-    monkeypatch.setenv("ATLAS_STORE", str(demo_store[0]))
-    return Store(demo_store[0])
-
-
-@pytest.fixture
-def frame(demo_store, store) -> Frame:
-    return Frame(demo_store[1], demo_store[2], True, "ward", "fy", LATEST)
-
-
-@pytest.fixture
-def downloads(monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
-    """File name -> bytes of every download button rendered (AppTest keeps no file names)."""
-    seen: dict[str, bytes] = {}
-    original = MemoryMediaFileStorage.load_and_get_id
-
-    def spy(self, path_or_data, mimetype, kind, filename=None):
-        seen[filename] = path_or_data
-        return original(self, path_or_data, mimetype, kind, filename)
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
-    return seen
+def frame(demo_dataset, store) -> Frame:
+    return Frame(*demo_dataset, True, "ward", "fy", LATEST)
 
 
 def _run(at: AppTest) -> AppTest:
@@ -206,8 +176,8 @@ def test_funnel_plot_has_every_area_and_both_limits(store, frame):
     assert (limits["upper_998"] > limits["upper_95"]).all() and (limits["upper_95"] > whole).all()
 
 
-def test_publication_mode_suppresses_small_counts(store, demo_store, downloads):
-    frame = Frame(demo_store[1], demo_store[2], True, "lsoa", "fy", LATEST, publication=True)
+def test_publication_mode_suppresses_small_counts(store, demo_dataset, downloads):
+    frame = Frame(*demo_dataset, True, "lsoa", "fy", LATEST, publication=True)
     exp = _expected(store, frame, LATEST)
     small = exp.index[(exp[COUNT] >= 1) & (exp[COUNT] <= 4)].tolist()
     assert small, "the demo data has LSOAs with 1-4 incidents in the latest year"
@@ -226,7 +196,7 @@ def test_publication_mode_suppresses_small_counts(store, demo_store, downloads):
     assert "rates_by_financial_year_lsoa_2024-25_publication.csv" in downloads
 
 
-def test_through_the_app_sidebar(demo_store, store):
+def test_through_the_app_sidebar(demo_dataset, store):
     """The real frame: a link opening LSOAs in publication mode, then the Compare page."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params["level"] = "lsoa"
@@ -236,5 +206,5 @@ def test_through_the_app_sidebar(demo_store, store):
     _run(at)
     assert [h.value for h in at.header] == ["Compare localities"]
     seed = _seed(at)
-    assert len(seed) == len(_expected(store, Frame(demo_store[1], demo_store[2], True, "lsoa", "fy", LATEST), LATEST))
+    assert len(seed) == len(_expected(store, Frame(*demo_dataset, True, "lsoa", "fy", LATEST), LATEST))
     assert (seed["count_2024_25"] == "<5").any()

@@ -40,18 +40,6 @@ COUNTS_CSV = (
 )
 
 
-@pytest.fixture(scope="module")
-def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A store holding the synthetic demo dataset, built once for this module."""
-    from demo.dataset import ensure_demo_dataset
-
-    home = tmp_path_factory.mktemp("data_page")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ATLAS_HOME", str(home))
-        ensure_demo_dataset(Store(home / "atlas.duckdb"))
-    return home / "atlas.duckdb"
-
-
 @pytest.fixture
 def store(demo_store: Path, atlas_home: Path) -> Store:
     """A private copy of the demo store at this test's ATLAS_STORE."""

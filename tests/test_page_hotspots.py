@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_page_map import demo_store, metric, open_page, run  # noqa: F401  (demo_store is a fixture)
+from test_page_map import metric, open_page, run
 
 
 @pytest.fixture
-def page(demo_store: Path, atlas_home: Path) -> AppTest:  # noqa: F811
+def page(demo_store: Path, atlas_home: Path) -> AppTest:
     return open_page(demo_store, atlas_home, "views/hotspots.py")
 
 

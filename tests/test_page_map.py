@@ -1,4 +1,4 @@
-"""Map explorer page (AppTest on a private copy of one demo store per module)."""
+"""Map explorer page (AppTest on a private copy of the session's demo store, tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -12,20 +12,6 @@ from geo.schema import PROJECT_ROOT
 
 APP = str(PROJECT_ROOT / "app.py")
 PAGE = "views/map.py"
-
-
-@pytest.fixture(scope="module")
-def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The synthetic demo dataset, built once for this module."""
-    from demo.dataset import ensure_demo_dataset
-    from store import Store
-
-    path = tmp_path_factory.mktemp("demo") / "atlas.duckdb"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ATLAS_HOME", str(path.parent))
-        mp.setenv("ATLAS_STORE", str(path))
-        ensure_demo_dataset(Store(path))
-    return path
 
 
 def open_page(demo_store: Path, atlas_home: Path, page: str = PAGE, **query: str) -> AppTest:

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from analysis.priority import PriorityWeights
@@ -29,44 +28,15 @@ LATEST, EARLIER = "2024/25", "2023/24"
 BRIEFING = "Make briefing pack (PDF) for "
 
 
-@pytest.fixture(scope="module")
-def demo_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
-    """One demo store for the module (the page only reads it): (path, dataset, boundary set)."""
-    from demo.dataset import ensure_demo_dataset
-
-    home = tmp_path_factory.mktemp("priority_page")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ATLAS_HOME", str(home))
-        mp.setenv("ATLAS_STORE", str(home / "atlas.duckdb"))
-        store = Store(home / "atlas.duckdb")
-        name = ensure_demo_dataset(store)
-        bset = str(store.dataset(name)["boundary_set"])
-    return home / "atlas.duckdb", name, bset
+@pytest.fixture
+def store(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
+    monkeypatch.setenv("ATLAS_STORE", str(demo_store))
+    return Store(demo_store)
 
 
 @pytest.fixture
-def store(demo_store, monkeypatch: pytest.MonkeyPatch) -> Store:
-    monkeypatch.setenv("ATLAS_STORE", str(demo_store[0]))
-    return Store(demo_store[0])
-
-
-@pytest.fixture
-def frame(demo_store, store) -> Frame:
-    return Frame(demo_store[1], demo_store[2], True, "ward", "fy", LATEST)
-
-
-@pytest.fixture
-def downloads(monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
-    """File name -> bytes of every download button rendered (AppTest keeps no file names)."""
-    seen: dict[str, bytes] = {}
-    original = MemoryMediaFileStorage.load_and_get_id
-
-    def spy(self, path_or_data, mimetype, kind, filename=None):
-        seen[filename] = path_or_data
-        return original(self, path_or_data, mimetype, kind, filename)
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
-    return seen
+def frame(demo_dataset, store) -> Frame:
+    return Frame(*demo_dataset, True, "ward", "fy", LATEST)
 
 
 def _run(at: AppTest) -> AppTest:
@@ -163,10 +133,10 @@ def test_download_names_the_mode_and_holds_every_area(store, frame, downloads):
     np.testing.assert_allclose(csv["score"], exp["score"])
 
 
-def test_publication_mode_suppresses_small_counts(store, demo_store, downloads):
+def test_publication_mode_suppresses_small_counts(store, demo_dataset, downloads):
     """One category at LSOA level: small counts reach the list, and are shown as "<5" with blank figures."""
     category = "Criminal damage and arson"
-    frame = Frame(demo_store[1], demo_store[2], True, "lsoa", "fy", LATEST, category=category, publication=True)
+    frame = Frame(*demo_dataset, True, "lsoa", "fy", LATEST, category=category, publication=True)
     full = priority_table(store, frame.dataset, "lsoa", "fy", period=LATEST, category=category)
     exp = full.head(10)
     small = (exp[COUNT] >= 1) & (exp[COUNT] <= 4)
@@ -209,8 +179,8 @@ def test_briefing_button_offers_the_pdf_of_the_chosen_authority(frame, downloads
     assert not [d for d in at.get("download_button") if d.proto.label == "Download briefing pack (PDF)"]
 
 
-def test_briefing_in_publication_mode_uses_the_area_filter(demo_store, store, downloads):
-    frame = Frame(demo_store[1], demo_store[2], True, "ward", "fy", LATEST, area_filter="E06000047",
+def test_briefing_in_publication_mode_uses_the_area_filter(demo_dataset, store, downloads):
+    frame = Frame(*demo_dataset, True, "ward", "fy", LATEST, area_filter="E06000047",
                   publication=True)
     at = _page(frame)
     assert not at.error, [e.value for e in at.error]
@@ -224,7 +194,7 @@ def test_briefing_in_publication_mode_uses_the_area_filter(demo_store, store, do
     assert "Publication mode" in pdf_text(pdf) and "Unsuppressed" not in pdf_text(pdf)
 
 
-def test_through_the_app_sidebar(demo_store):
+def test_through_the_app_sidebar():
     """The real frame: a link asking for localities, then the Priority page."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params["level"] = "locality"

@@ -39,7 +39,8 @@ from geo._cartography import draw_legend
 from geo.attribution import ATTRIBUTION, PUBLICATION_THRESHOLD, disclosure_text, status_line
 from geo.schema import AREA_CODE, AREA_NAME, CODE, COUNT, LEVELS, NAME, PERIOD, POPULATION, RATE_PER_1000, \
     SYNTHETIC_LABEL, AtlasError
-from geo.static_maps import MEASURES, display_shapes, fit_rect, plot_measure
+from geo.print_page import fit_rect
+from geo.static_maps import MEASURES, display_shapes, plot_measure
 
 A4_PORTRAIT = (8.27, 11.69)
 TOP_N = 10

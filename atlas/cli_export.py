@@ -23,7 +23,8 @@ def add_export_commands(sub: argparse._SubParsersAction) -> None:
     """Register `map`, `briefing` and `export` on the `atlas` parser."""
     from atlas.exports import TABLES
     from geo.maps import PALETTE_LABELS
-    from geo.static_maps import FORMATS, MEASURES, ORIENTATIONS, PAPER_INCHES
+    from geo.print_page import FORMATS, ORIENTATIONS, PAPER_INCHES
+    from geo.static_maps import MEASURES
 
     m = sub.add_parser("map", help="static map of one measure as PNG (300 dpi), SVG or PDF",
                        description="Static map of one measure (same classes and colours as the dashboard's map).")

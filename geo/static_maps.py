@@ -9,13 +9,9 @@ the disclosure mode, and "synthetic demo data" when the data is synthetic.
 
 from __future__ import annotations
 
-import io
-import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import matplotlib
 
 import geopandas as gpd
 import numpy as np
@@ -25,10 +21,11 @@ from matplotlib.figure import Figure
 
 from analysis.hotspots import GI_COLOURS, LISA_COLOURS
 from geo._cartography import LegendEntry, add_north_arrow, add_scale_bar, draw_legend, label_areas
-from geo.attribution import ATTRIBUTION, PUBLICATION_THRESHOLD, disclosure_text
+from geo.attribution import ATTRIBUTION, PUBLICATION_THRESHOLD
 from geo.classify import Classes, classify
 from geo.maps import EHSA_COLOURS, NO_DATA_COLOUR, palette_colours, simplify_for_display
-from geo.schema import AREA_CODE, CODE, NAME, PERIOD, SYNTHETIC_LABEL, AtlasError, BoundaryError
+from geo.print_page import fit_rect, page_footer, page_header, page_size, save_figure, text_scale
+from geo.schema import AREA_CODE, CODE, NAME, PERIOD, AtlasError, BoundaryError
 
 # measure -> (title, legend units). Same measures, same names as the dashboard's map page.
 MEASURES: dict[str, tuple[str, str]] = {
@@ -40,10 +37,6 @@ MEASURES: dict[str, tuple[str, str]] = {
     "ehsa": ("Emerging hot spot category", "space-time pattern (ArcGIS categories)"),
 }
 CATEGORY_COLOURS: dict[str, Mapping[str, str]] = {"lisa": LISA_COLOURS, "gi_bin": GI_COLOURS, "ehsa": EHSA_COLOURS}
-PAPER_INCHES: dict[str, tuple[float, float]] = {"a4": (8.27, 11.69), "a3": (11.69, 16.54)}  # portrait w x h
-ORIENTATIONS = ("portrait", "landscape")
-FORMATS = ("png", "svg", "pdf")
-PNG_DPI = 300
 VALUE = "value"
 SUPPRESSED = "suppressed"  # bool column of values: count 1..4 hidden in publication mode
 SUPPRESSED_HATCH = "////"
@@ -246,17 +239,6 @@ def _label_top(ax: Axes, frame: gpd.GeoDataFrame, measure: str, n: int, by: str,
 # ---------------------------------------------------------------------------- whole pages
 
 
-def page_size(paper: str = "a4", orientation: str = "landscape") -> tuple[float, float]:
-    """Figure size in inches for A4/A3, portrait or landscape."""
-    paper, orientation = paper.lower(), orientation.lower()
-    if paper not in PAPER_INCHES:
-        raise AtlasError(f"unknown paper size {paper!r}; choose one of {', '.join(PAPER_INCHES)}")
-    if orientation not in ORIENTATIONS:
-        raise AtlasError(f"unknown orientation {orientation!r}; choose portrait or landscape")
-    w, h = PAPER_INCHES[paper]
-    return (w, h) if orientation == "portrait" else (h, w)
-
-
 def render_map(
     areas: gpd.GeoDataFrame,
     values: pd.DataFrame,
@@ -288,7 +270,7 @@ def render_map(
     fig = Figure(figsize=page_size(paper, orientation))
     portrait = orientation.lower() == "portrait"
     shapes = display_shapes(areas)
-    top = _header(fig, title, subtitle)
+    top = page_header(fig, title, subtitle)
     map_rect, legend_rect = _fit_layout(fig, shapes, portrait, top - 0.02)
     ax = fig.add_axes(map_rect)
     entries, classes, colours = plot_measure(
@@ -296,7 +278,7 @@ def render_map(
         outlines=outlines, context=context, label_top=label_top, label_by=label_by, simplified=shapes,
         text_scale=text_scale(fig))
     _legend(fig, legend_rect, measure, units, entries, outlines is not None, context is not None, portrait)
-    meta = _footer(fig, source, attribution, publication, synthetic)
+    meta = page_footer(fig, source, attribution, publication, synthetic)
     meta["Title"] = title
     return StaticMap(fig, classes, entries, colours, meta)
 
@@ -341,7 +323,7 @@ def render_small_multiples(
     fig = Figure(figsize=page_size(paper, orientation))
     portrait = orientation.lower() == "portrait"
     n = len(periods)
-    top = _header(fig, title, (subtitle + " · " if subtitle else "") + "classes shared by every panel; "
+    top = page_header(fig, title, (subtitle + " · " if subtitle else "") + "classes shared by every panel; "
                   "legend counts areas over all panels")
     map_rect, legend_rect = _layout(portrait)
     x0, y0, w, h = map_rect
@@ -374,7 +356,7 @@ def render_small_multiples(
             tally[e.label] = e if old is None else LegendEntry(e.label, e.colour, (old.n or 0) + (e.n or 0), e.hatch)
     entries = _ordered(tally, classes, measure)
     _legend(fig, legend_rect, measure, units, entries, outlines is not None, False, portrait)
-    meta = _footer(fig, source, attribution, publication, synthetic)
+    meta = page_footer(fig, source, attribution, publication, synthetic)
     meta["Title"] = title
     return StaticMap(fig, classes, entries, first_colours, meta)
 
@@ -406,19 +388,6 @@ def _layout(portrait: bool) -> tuple[tuple[float, float, float, float], tuple[fl
     return (0.03, 0.13, 0.68, 0.76), (0.73, 0.13, 0.25, 0.76)
 
 
-def fit_rect(fig: Figure, shapes: gpd.GeoDataFrame, box: tuple[float, float, float, float],
-             centre: bool = True) -> tuple[float, float, float, float]:
-    """The largest rect inside ``box`` (figure fractions) with the areas' shape, hung from the box's top."""
-    x0, y0, w, h = box
-    minx, miny, maxx, maxy = shapes.total_bounds
-    pad = 0.03 * max(maxx - minx, maxy - miny, 1.0)  # as plot_measure pads
-    aspect = (maxx - minx + 2 * pad) / max(maxy - miny + 2 * pad, 1.0)
-    fw, fh = fig.get_size_inches()
-    mw = min(w, h * fh * aspect / fw)
-    mh = mw * fw / aspect / fh
-    return (x0 + (w - mw) / 2 if centre else x0, y0 + h - mh, mw, mh)
-
-
 def _fit_layout(fig: Figure, shapes: gpd.GeoDataFrame, portrait: bool, top: float
                 ) -> tuple[tuple[float, float, float, float], tuple[float, float, float, float]]:
     """Map rect shrunk to the areas' shape, hung from ``top`` (below the header), and the legend beside it."""
@@ -428,31 +397,6 @@ def _fit_layout(fig: Figure, shapes: gpd.GeoDataFrame, portrait: bool, top: floa
         legend_top = my - 0.015
         return (mx, my, mw, mh), (x0, ly, w, max(legend_top - ly, lh))
     return (mx, my, mw, mh), (mx + mw + 0.02, ly, max(lw, 0.97 - (mx + mw + 0.02)), lh)
-
-
-def _header(fig: Figure, title: str, subtitle: str) -> float:
-    """Title and subtitle at the top, wrapped to the page; returns the figure fraction just below them."""
-    k = text_scale(fig)
-    line = 1.0 / (fig.get_figheight() * 72)  # one point as a figure fraction
-    title_lines = textwrap.wrap(title, _chars(fig, 15 * k, bold=True)) or [""]
-    fig.text(0.03, 0.965, "\n".join(title_lines), fontsize=15 * k, fontweight="bold", va="top", ha="left",
-             linespacing=1.15)
-    y = 0.965 - len(title_lines) * 15 * k * 1.3 * line - 0.008
-    if subtitle:
-        sub_lines = textwrap.wrap(subtitle, _chars(fig, 10 * k))
-        fig.text(0.03, y, "\n".join(sub_lines), fontsize=10 * k, va="top", ha="left", color="#333333")
-        y -= len(sub_lines) * 10 * k * 1.3 * line
-    return y
-
-
-def text_scale(fig: Figure) -> float:
-    """Text size factor: 1 on A4, about 1.4 on A3 (text keeps its size relative to the page)."""
-    return float(min(fig.get_size_inches()) / PAPER_INCHES["a4"][0])
-
-
-def _chars(fig: Figure, fontsize: float, bold: bool = False) -> int:
-    """About how many characters of ``fontsize`` fit across the page's text width (DejaVu Sans ~0.57 em)."""
-    return int(fig.get_figwidth() * 0.94 * 72 / (fontsize * (0.66 if bold else 0.57)))
 
 
 def _legend(fig: Figure, rect: tuple[float, float, float, float], measure: str, units: str | None,
@@ -469,59 +413,7 @@ def _legend(fig: Figure, rect: tuple[float, float, float, float], measure: str, 
                 ncol=2 if portrait and len(entries) + len(lines) > 4 else 1)
 
 
-def _footer(fig: Figure, source: str, attribution: str, publication: bool, synthetic: bool) -> dict[str, str]:
-    """Disclosure mode, synthetic label, source and attribution at the foot; returns file metadata."""
-    mode = disclosure_text(publication)
-    k = text_scale(fig)
-    status = mode + (f"   ·   {SYNTHETIC_LABEL} — not real incidents" if synthetic else "")
-    fig.text(0.03, 0.092, status, fontsize=9 * k, fontweight="bold", va="top",
-             color="#1a5e20" if publication else "#9b1c1c")
-    text = "\n".join(textwrap.wrap((source + "  " if source else "") + attribution, _chars(fig, 6.0 * k)))
-    fig.text(0.03, 0.065, text, fontsize=6.0 * k, va="top", color="#444444", linespacing=1.3)
-    return {"Subject": status, "Description": status, "Source": source, "Copyright": attribution}
-
-
-def save_figure(fig: Figure, path: str | Path, fmt: str | None = None, metadata: Mapping[str, str] | None = None) -> Path:
-    """Save ``fig`` as PNG (300 dpi), SVG (text as text, searchable) or PDF, with title/subject metadata."""
-    path = Path(path)
-    fmt = (fmt or path.suffix.lstrip(".")).lower()
-    if fmt not in FORMATS:
-        raise AtlasError(f"cannot tell the image format of {str(path)!r}: use a .png, .svg or .pdf name, "
-                         f"or --format {'|'.join(FORMATS)}")
-    meta = dict(metadata or {})
-    keep = {"png": ("Title", "Description", "Source", "Copyright"), "svg": ("Title", "Description", "Source"),
-            "pdf": ("Title", "Subject")}[fmt]
-    md = {k: meta[k] for k in keep if meta.get(k)}
-    md["Creator" if fmt != "png" else "Software"] = "Hotspot Atlas"
-    if fmt == "pdf" and meta.get("Copyright"):
-        md["Keywords"] = meta["Copyright"]
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "hotspot-atlas"}):
-        # svg.fonttype none: text stays text (searchable, selectable); hashsalt: stable ids, same map same file
-        if fmt == "png":
-            _save_png(fig, path, md)
-        else:
-            fig.savefig(path, format=fmt, metadata=md, facecolor="white")
-    return path
-
-
-def _save_png(fig: Figure, path: Path, metadata: Mapping[str, str]) -> None:
-    """PNG at 300 dpi, reduced to a 256-colour palette: maps are flat fills, so this costs nothing visible
-    and makes the file a third of the size (easier to e-mail and to put in a document)."""
-    from PIL import Image, PngImagePlugin
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=PNG_DPI, facecolor="white")
-    buf.seek(0)
-    with Image.open(buf) as img:
-        pal = img.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-    info = PngImagePlugin.PngInfo()
-    for k, v in metadata.items():
-        info.add_itxt(k, v)  # iTXt: UTF-8, so "©" and "—" survive
-    pal.save(path, format="PNG", dpi=(PNG_DPI, PNG_DPI), pnginfo=info, optimize=True)
-
-
 __all__ = [
-    "CATEGORY_COLOURS", "FORMATS", "MEASURES", "PAPER_INCHES", "PNG_DPI", "SUPPRESSED", "SUPPRESSED_LABEL", "StaticMap",
-    "VALUE", "display_shapes", "fit_rect", "measure_entries", "page_size", "plot_measure", "render_map", "render_small_multiples",
-    "save_figure",
+    "CATEGORY_COLOURS", "MEASURES", "SUPPRESSED", "SUPPRESSED_LABEL", "StaticMap", "VALUE", "display_shapes",
+    "measure_entries", "plot_measure", "render_map", "render_small_multiples",
 ]

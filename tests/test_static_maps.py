@@ -18,7 +18,8 @@ from geo.attribution import ATTRIBUTION, UNSUPPRESSED_TEXT, disclosure_text
 from geo.classify import classify
 from geo.maps import Legend, NO_DATA_COLOUR, build_categorical_map, build_choropleth, palette_colours
 from geo.schema import AREA_CODE, CODE, PERIOD, AtlasError
-from geo.static_maps import SUPPRESSED_LABEL, page_size, render_map, render_small_multiples, save_figure
+from geo.print_page import page_size, save_figure
+from geo.static_maps import SUPPRESSED_LABEL, render_map, render_small_multiples
 
 DURHAM = "E06000047"
 

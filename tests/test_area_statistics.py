@@ -14,23 +14,21 @@ from analysis.hotspots import HotspotParams
 from atlas.analyses import area_weights, rates_table
 from atlas.area_statistics import concentration_table, global_moran_table, rolling_rates_table, smoothed_rates_table
 from atlas.cli import main
-from demo.dataset import DEMO_DATASET, ensure_demo_dataset
+from demo.dataset import DEMO_DATASET
 from store import Store
 
 DURHAM = "E06000047"
 
 
-@pytest.fixture(scope="module")
-def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
-    path = tmp_path_factory.mktemp("demo") / "atlas.duckdb"
-    store = Store(path)
-    ensure_demo_dataset(store)
-    return store
+@pytest.fixture
+def demo(demo_store: Path) -> Store:
+    """The session's demo store (tests/conftest.py); these services only read it."""
+    return Store(demo_store)
 
 
-def test_rolling_12_months_equals_the_sum_of_the_twelve_months(demo_store):
-    roll = rolling_rates_table(demo_store, DEMO_DATASET, "lad", area_filter=DURHAM)
-    monthly = rates_table(demo_store, DEMO_DATASET, "lad", "month", area_filter=DURHAM)
+def test_rolling_12_months_equals_the_sum_of_the_twelve_months(demo):
+    roll = rolling_rates_table(demo, DEMO_DATASET, "lad", area_filter=DURHAM)
+    monthly = rates_table(demo, DEMO_DATASET, "lad", "month", area_filter=DURHAM)
     months = monthly.set_index("period")["count"]
     last = roll[roll["period"] == "2025-03"].iloc[0]
     assert last["count"] == months.loc["2024-04":"2025-03"].sum()
@@ -39,8 +37,8 @@ def test_rolling_12_months_equals_the_sum_of_the_twelve_months(demo_store):
     assert len(roll) == 72 - 11
 
 
-def test_smoothed_rates_shrink_towards_the_whole_area_rate(demo_store):
-    t = smoothed_rates_table(demo_store, DEMO_DATASET, "lsoa", "fy", period="2024/25", area_filter=DURHAM)
+def test_smoothed_rates_shrink_towards_the_whole_area_rate(demo):
+    t = smoothed_rates_table(demo, DEMO_DATASET, "lsoa", "fy", period="2024/25", area_filter=DURHAM)
     whole = t["count"].sum() / t["population"].sum() * 1000
     crude_spread = (t["rate_per_1000"] - whole).abs()
     eb_spread = (t["eb_rate_per_1000"] - whole).abs()
@@ -51,9 +49,9 @@ def test_smoothed_rates_shrink_towards_the_whole_area_rate(demo_store):
     assert t["repeat_share"].between(0, 1).all()
 
 
-def test_concentration_top_shares_and_gini_by_hand(demo_store):
-    c = concentration_table(demo_store, DEMO_DATASET, "lsoa", "fy", period="2024/25", area_filter=DURHAM)
-    rates = rates_table(demo_store, DEMO_DATASET, "lsoa", "fy", period="2024/25", area_filter=DURHAM)
+def test_concentration_top_shares_and_gini_by_hand(demo):
+    c = concentration_table(demo, DEMO_DATASET, "lsoa", "fy", period="2024/25", area_filter=DURHAM)
+    rates = rates_table(demo, DEMO_DATASET, "lsoa", "fy", period="2024/25", area_filter=DURHAM)
     counts = np.sort(rates["count"].to_numpy())[::-1]
     k = int(np.floor(0.1 * len(counts) + 0.5))
     assert c["top_10pct_share_by_count"].iloc[0] == pytest.approx(counts[:k].sum() / counts.sum())
@@ -63,10 +61,10 @@ def test_concentration_top_shares_and_gini_by_hand(demo_store):
     assert c["gini_counts_across_areas"].iloc[0] == pytest.approx(gini, rel=1e-9)
 
 
-def test_global_moran_equals_esda(demo_store):
-    t = global_moran_table(demo_store, DEMO_DATASET, "lsoa", "fy", period="2024/25", area_filter=DURHAM,
+def test_global_moran_equals_esda(demo):
+    t = global_moran_table(demo, DEMO_DATASET, "lsoa", "fy", period="2024/25", area_filter=DURHAM,
                            params=HotspotParams(permutations=99))
-    rates = rates_table(demo_store, DEMO_DATASET, "lsoa", "fy", period="2024/25", area_filter=DURHAM)
+    rates = rates_table(demo, DEMO_DATASET, "lsoa", "fy", period="2024/25", area_filter=DURHAM)
     weights, _ = area_weights("ons2011-ne-medway", "lsoa", (DURHAM,), "queen")
     y = rates.set_index("area_code")["count"].reindex(weights.codes).to_numpy(dtype=float)
     w = weights.libpysal
@@ -74,8 +72,8 @@ def test_global_moran_equals_esda(demo_store):
     assert t["moran_i"].iloc[0] == pytest.approx(esda.Moran(y, w, permutations=0).I, abs=1e-12)
 
 
-def test_commands_write_csv(demo_store, capsys, monkeypatch):
-    monkeypatch.setenv("ATLAS_STORE", str(demo_store.path))
+def test_commands_write_csv(demo, capsys, monkeypatch):
+    monkeypatch.setenv("ATLAS_STORE", str(demo.path))
     for cmd, extra in [("smoothed", ["--period", "2024/25"]), ("rolling", []), ("concentration", []),
                        ("moran", ["--permutations", "9"])]:
         code = main([cmd, "--dataset", DEMO_DATASET, "--level", "ward", "--area-filter", DURHAM, *extra])
@@ -89,12 +87,12 @@ def test_commands_write_csv(demo_store, capsys, monkeypatch):
     assert small.any() and table.loc[small, "eb_rate_per_1000"].isna().all()
 
 
-def test_compare_reports_hot_spot_transitions_consistent_with_gi_bins(demo_store):
+def test_compare_reports_hot_spot_transitions_consistent_with_gi_bins(demo):
     from atlas.analyses import compare_table, hotspots_table
 
     params = HotspotParams(permutations=99, seed=7)
-    t = compare_table(demo_store, DEMO_DATASET, "lsoa", "fy", "2024/25", "2023/24", area_filter=DURHAM, params=params)
-    gi = hotspots_table(demo_store, DEMO_DATASET, "lsoa", "fy", area_filter=DURHAM, params=params)
+    t = compare_table(demo, DEMO_DATASET, "lsoa", "fy", "2024/25", "2023/24", area_filter=DURHAM, params=params)
+    gi = hotspots_table(demo, DEMO_DATASET, "lsoa", "fy", area_filter=DURHAM, params=params)
     to = gi[gi["period"] == "2024/25"].set_index("area_code")["gi_bin"]
     assert (t.set_index("area_code")["gi_bin_to"] == to.reindex(t["area_code"])).all()
     became = t[t["hot_spot_transition"] == "became hot"]

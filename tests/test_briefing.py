@@ -3,36 +3,21 @@
 from __future__ import annotations
 
 import re
-import zlib
 from pathlib import Path
 
 import pytest
 
 from atlas.briefing import build_briefing
-from demo.dataset import ensure_demo_dataset
 from geo.attribution import disclosure_text
 from geo.schema import AtlasError
 from store import Store
+from test_static_maps import pdf_text
 
 
-def pdf_text(data: bytes) -> str:
-    """ASCII text of a matplotlib PDF (Type 3 fonts): the strings of every TJ/Tj in the inflated streams."""
-    out = []
-    for m in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
-        try:  # a decompressor object tolerates the stream's last byte being taken for the line end
-            raw = zlib.decompressobj().decompress(m.group(1))
-        except zlib.error:
-            raw = m.group(1)
-        for arr in re.finditer(rb"\[(.*?)\]\s*TJ|\((.*?)(?<!\\)\)\s*Tj", raw, re.S):
-            parts = re.findall(rb"\(((?:\\.|[^\\)])*)\)", arr.group(1)) if arr.group(1) is not None else [arr.group(2)]
-            out.append(re.sub(rb"\\([()\\])", rb"\1", b"".join(parts)).decode("latin-1"))
-    return "\n".join(out)
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> tuple[Store, str]:
-    store = Store(tmp_path_factory.mktemp("briefing") / "atlas.duckdb")
-    return store, ensure_demo_dataset(store)
+@pytest.fixture
+def demo(demo_store: Path, demo_dataset: tuple[str, str]) -> tuple[Store, str]:
+    """The session's demo store (tests/conftest.py); a briefing only reads it."""
+    return Store(demo_store), demo_dataset[0]
 
 
 def test_briefing_pack_has_every_section_and_footer(tmp_path: Path, demo):

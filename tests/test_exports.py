@@ -15,7 +15,6 @@ from atlas.cli_export import add_export_commands
 from atlas.exports import (
     DISCLOSURE_COL, build_map, escape_formulas, export_table, infer_grain, map_values, resolve_lad, write_table,
 )
-from demo.dataset import ensure_demo_dataset
 from geo.attribution import UNSUPPRESSED_TEXT, disclosure_text
 from geo.classify import classify
 from geo.schema import AtlasError
@@ -24,11 +23,10 @@ from store import Store
 DURHAM = "E06000047"
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> tuple[Store, str]:
-    """The synthetic demo dataset in a store of its own, shared by this module's tests."""
-    store = Store(tmp_path_factory.mktemp("exports") / "atlas.duckdb")
-    return store, ensure_demo_dataset(store)
+@pytest.fixture
+def demo(demo_store: Path, demo_dataset: tuple[str, str]) -> tuple[Store, str]:
+    """The session's demo store (tests/conftest.py); exports only read it."""
+    return Store(demo_store), demo_dataset[0]
 
 
 def _run(argv: list[str]) -> int:

@@ -15,28 +15,13 @@ YEAR = "2024/25"
 CATEGORY = "Criminal damage and arson"
 
 
-@pytest.fixture(scope="module")
-def demo_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
-    """One synthetic demo store for the module (only read): (path, dataset, boundary set)."""
-    from demo.dataset import ensure_demo_dataset
-    from store import Store
-
-    path = tmp_path_factory.mktemp("publication") / "atlas.duckdb"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ATLAS_HOME", str(path.parent))
-        mp.setenv("ATLAS_STORE", str(path))
-        store = Store(path)
-        name = ensure_demo_dataset(store)
-        return path, name, str(store.dataset(name)["boundary_set"])
-
-
 @pytest.fixture
-def env(demo_store, monkeypatch: pytest.MonkeyPatch):
+def env(demo_store: Path, demo_dataset: tuple[str, str], monkeypatch: pytest.MonkeyPatch):
     """The demo store as the app's and the CLI's store; (store key, dataset, boundary set)."""
     from views import _cache
 
-    monkeypatch.setenv("ATLAS_STORE", str(demo_store[0]))
-    return _cache.store_key(), demo_store[1], demo_store[2]
+    monkeypatch.setenv("ATLAS_STORE", str(demo_store))
+    return (_cache.store_key(), *demo_dataset)
 
 
 def _selection(env, level: str = "lsoa", grain: str = "month", category: str | None = None):

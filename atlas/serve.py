@@ -1,6 +1,6 @@
 """`atlas app`: start the dashboard (`streamlit run app.py`) with the analysis stack imported while it starts.
 
-A first page needs pandas, geopandas, scipy.stats, folium and the analysis services: about 1.5 s of
+A first page needs pandas, geopandas, scipy, folium and the analysis services: about 1.5 s of
 imports on a 2-core machine, which `streamlit run` would pay when the first browser connects. Here a
 thread imports them while Streamlit starts its server and the browser loads the page, so the first
 script run finds most of them done. Only modules that never touch Streamlit: a module that declares
@@ -27,7 +27,6 @@ PRELOAD: tuple[str, ...] = (
     "atlas.publication",
     "folium",
     "geo.maps",
-    "scipy.stats",  # last: only the Overview's exact binomial test (analysis.change) needs it
 )
 
 

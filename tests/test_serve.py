@@ -17,7 +17,7 @@ def test_preload_list_never_touches_streamlit():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('streamlit', 'streamlit_folium', 'views')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
-    assert "geopandas" in serve.PRELOAD and "scipy.stats" in serve.PRELOAD
+    assert "geopandas" in serve.PRELOAD and "scipy.stats" not in serve.PRELOAD  # no page needs it
 
 
 def test_preload_thread_imports_everything_once(monkeypatch):

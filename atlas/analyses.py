@@ -28,7 +28,7 @@ import pandas as pd
 
 from analysis.change import period_change, seed_table
 from analysis.emerging import emerging_hotspots, hot_spot_transitions
-from analysis.hotspots import HotspotParams, local_hotspots
+from analysis.hotspots import HotspotParams, local_hotspots_matrix
 from analysis.periods import (
     first_month_index,
     months_per_period,
@@ -56,9 +56,9 @@ from analysis.rates import (
     overall_rate,
     rate_column,
 )
-from analysis.rollup import complete_grid, count_matrix, roll_up
+from analysis.cube import CodedCounts, roll_up_cells
 from boundaries.hierarchy import localities_path, parent_map
-from boundaries.load import load_areas
+from boundaries.load import load_area_table, load_areas
 from boundaries.population import imd_table, population_table
 from boundaries.registry import BoundarySet, get_boundary_set, missing_level_message, user_file
 from geo.schema import (
@@ -81,6 +81,7 @@ from geo.schema import (
     REPEAT_COUNT,
     AtlasError,
 )
+from geo import weights_cache
 from geo.weights import METHODS, SpatialWeights, WeightsReport, build_weights
 
 STATISTICS: tuple[str, ...] = ("gi_star", "local_moran", "local_moran_rate")
@@ -91,15 +92,18 @@ COMPARED_TO_WHOLE_AREA = "compared_to_whole_area"
 DENOMINATOR = "denominator"
 # EHSA's Mann-Kendall trend says little on fewer periods; priority leaves the category out below this.
 MIN_EHSA_PERIODS = 4
+# Frames up to this many area x period cells compute every period's rates at once (see _rates).
+_SMALL_FRAME = 500_000
 
 
 @dataclass(frozen=True, eq=False)
 class AnalysisFrame:
-    """A dataset prepared for analysis: complete counts grid, areas, periods, population.
+    """A dataset prepared for analysis: the complete areas x periods counts cube, areas, periods, population.
 
     Read-only: ``load_frame`` hands the same frame to every caller of one selection (see
-    ``frame_cache``), so never modify ``counts``, ``areas`` or ``population`` in place; derive new
-    tables (``assign``, ``merge``, ``copy``) instead.
+    ``frame_cache``), so never modify ``cube``, ``areas`` or ``population`` in place; derive new
+    tables (``assign``, ``merge``, ``copy``) instead. ``counts`` (the tidy grid) is built from the
+    cube on first use; national services read the cube, or ``counts_in`` a few periods, instead.
     """
 
     dataset: str
@@ -112,29 +116,66 @@ class AnalysisFrame:
     denominator: str
     areas: pd.DataFrame  # area_code, area_name, lad_code, lad_name; code order
     periods: tuple[str, ...]  # every period first..last, chronological
-    counts: pd.DataFrame  # complete grid: one row per area x period (counts contract columns)
+    cube: np.ndarray  # int64 [areas x periods] in ``areas`` and ``periods`` order: the complete grid
+    repeat_cube: np.ndarray  # float64 [areas x periods] repeat-victim counts; NaN = not known
     population: pd.Series | None  # denominator by area code; None when the set has no population
     notes: tuple[str, ...]
     # Months of each period covered by the data (same order as ``periods``); only the first and
     # last period can be partly covered. Empty = every period whole.
     months_covered: tuple[int, ...] = ()
     # Tables derived from this frame (e.g. "rates"), computed once; not compared, not copied by replace().
-    _memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _memo: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def codes(self) -> list[str]:
         """Area codes in code order (the order of weights and matrices)."""
         return self.areas[AREA_CODE].tolist()
 
+    @property
+    def counts(self) -> pd.DataFrame:
+        """The complete grid as a tidy counts table (one row per area x period, area then time order)."""
+        table = self._memo.get("counts")
+        if table is None:
+            table = self._memo.setdefault("counts", self._tidy(np.arange(len(self.periods))))
+        return table
+
+    def counts_in(self, periods: list[str] | tuple[str, ...] | None) -> pd.DataFrame:
+        """Tidy grid rows of ``periods`` (each checked) in area then time order; every period when None."""
+        if periods is None:
+            return self.counts
+        return self._tidy(np.sort([self.check_period(p) for p in dict.fromkeys(periods)]))
+
+    def matrix(self, periods: list[str] | tuple[str, ...]) -> np.ndarray:
+        """int64 [areas x len(periods)] counts of the given periods, in that order."""
+        return self.cube[:, [self.check_period(p) for p in periods]]
+
+    def _tidy(self, cols: np.ndarray) -> pd.DataFrame:
+        n, k = len(self.areas), len(cols)
+        rep = self.repeat_cube[:, cols].ravel()
+        unknown = np.isnan(rep)
+        table = pd.DataFrame({
+            AREA_CODE: np.repeat(self.areas[AREA_CODE].to_numpy(dtype=object), k),
+            LEVEL: self.level,
+            PERIOD: np.tile(np.asarray(self.periods, dtype=object)[cols], n),
+            GRAIN: self.grain,
+            CATEGORY: self.category,
+            COUNT: self.cube[:, cols].ravel().astype(np.int64),
+            REPEAT_COUNT: pd.arrays.IntegerArray(np.where(unknown, 0, rep).astype(np.int64), unknown),
+        })
+        return table.astype({c: "str" for c in (AREA_CODE, LEVEL, PERIOD, GRAIN, CATEGORY)})
+
     def check_period(self, period: str) -> int:
         """Position of ``period`` in ``periods``; AtlasError naming the range when it is not there."""
+        index = self._memo.get("period_index")
+        if index is None:
+            index = self._memo.setdefault("period_index", {p: i for i, p in enumerate(self.periods)})
+        if period in index:
+            return index[period]
         first_month_index([period], self.grain)  # malformed label -> clear error naming the grain
-        if period not in self.periods:
-            raise AtlasError(
-                f"period {period!r} is not in dataset {self.dataset!r} at grain {self.grain}; "
-                f"the data runs {self.periods[0]} .. {self.periods[-1]}"
-            )
-        return self.periods.index(period)
+        raise AtlasError(
+            f"period {period!r} is not in dataset {self.dataset!r} at grain {self.grain}; "
+            f"the data runs {self.periods[0]} .. {self.periods[-1]}"
+        )
 
     def in_period(self, table: pd.DataFrame, period: str | None) -> pd.DataFrame:
         """Rows of ``table`` in ``period`` (checked against the data); every row when period is None."""
@@ -276,6 +317,28 @@ def _stored_counts(store: Any, dataset: str, token: Hashable | None) -> tuple[st
     return value
 
 
+def _coded_counts(store: Any, dataset: str, token: Hashable | None) -> tuple[str, CodedCounts]:
+    """(boundary set, stored counts as integer codes): coded inside DuckDB for a real store, read once per version.
+
+    Stores that cannot be read directly (test fakes) are coded from their tidy ``counts()``.
+    """
+    key = (token, dataset, "coded")
+    hit = frame_cache.get_stored(key) if token is not None else None
+    if hit is not None:
+        return hit
+    if isinstance(getattr(store, "path", None), os.PathLike) and hasattr(store, "cache_token"):
+        from store.coded import read_coded_counts
+
+        info = store.dataset(dataset)
+        value = (str(info["boundary_set"]), read_coded_counts(store, dataset))
+    else:
+        bs_name, tidy = _stored_counts(store, dataset, token)
+        value = (bs_name, CodedCounts.from_frame(tidy))
+    if token is not None:
+        frame_cache.put_stored(key, value)
+    return value
+
+
 def _build_frame(
     store: Any,
     dataset: str,
@@ -286,8 +349,12 @@ def _build_frame(
     category: str | None,
     token: Hashable | None,
 ) -> AnalysisFrame:
-    """load_frame without the cache (``token`` only keys the stored-counts read)."""
-    bs_name, stored = _stored_counts(store, dataset, token)
+    """load_frame without the cache (``token`` only keys the stored-counts read).
+
+    Works on integer codes throughout (``analysis.cube``): stored rows are rolled up into
+    (area, period) cells, which are placed into the areas x periods cube by position.
+    """
+    bs_name, stored = _coded_counts(store, dataset, token)
     if grain not in GRAINS:
         raise AtlasError(f"unknown period grain {grain!r}; choose one of {', '.join(GRAINS)}")
     if level not in LEVELS:
@@ -297,47 +364,52 @@ def _build_frame(
         raise AtlasError(missing_level_message(bs, level))
     pop_col = denominator_column(denominator)
 
-    counts = stored
-    if counts.empty:
+    if len(stored) == 0:
         raise AtlasError(f"dataset {dataset!r} holds no counts yet: import a file first")
+    coded = stored
     if category is not None:
-        known = sorted(counts[CATEGORY].astype(str).unique().tolist())
-        if category not in known:
+        if category not in stored.categories:
+            known = sorted(stored.categories)
             raise AtlasError(f"dataset {dataset!r} has no category {category!r}; it has: {', '.join(known)}")
-        counts = counts[counts[CATEGORY] == category]
+        coded = stored.only_category(category)
     notes: list[str] = []
-    rolled = roll_up(counts, level, grain, boundary_set=bs_name)
-    for _, row in rolled.excluded_summary().iterrows():
+    cells = roll_up_cells(coded, level, grain, boundary_set=bs_name)
+    for _, row in cells.excluded.iterrows():
         notes.append(f"{row['rows']} stored rows ({row[COUNT]} incidents) left out: {row['reason']}")
-    summed = _sum_categories(rolled.counts, category or ALL_CATEGORIES)
-    if summed.empty:
+    if len(cells) == 0:
         raise AtlasError(f"dataset {dataset!r} has no counts that can be shown at {level} level by {grain}")
 
-    all_areas = load_areas(level, bs_name)
-    if area_filter is None:
-        unknown = ~summed[AREA_CODE].isin(all_areas[CODE])
-        if unknown.any():
-            notes.append(
-                f"{int(unknown.sum())} rows ({int(summed.loc[unknown, COUNT].sum())} incidents) left out: "
-                f"area codes not in {level} of boundary set {bs_name!r}"
-            )
-    lad_codes = _lad_scope(all_areas, summed, area_filter, notes)
-    areas = load_areas(level, bs_name, lad_codes=list(lad_codes)) if lad_codes is not None else all_areas
+    all_areas = load_area_table(level, bs_name)
+    # Position of each cell's area among the level's areas (-1: not in the boundary set).
+    at = pd.Index(all_areas[CODE]).get_indexer(cells.area_codes)[cells.area]
+    if area_filter is None and (at < 0).any():
+        unknown = at < 0
+        notes.append(
+            f"{int(unknown.sum())} rows ({int(cells.count[unknown].sum())} incidents) left out: "
+            f"area codes not in {level} of boundary set {bs_name!r}"
+        )
+    lad_codes = _lad_scope(all_areas, at[(at >= 0) & (cells.count > 0)], area_filter, notes)
+    areas = load_area_table(level, bs_name, lad_codes=list(lad_codes)) if lad_codes is not None else all_areas
     area_table = pd.DataFrame({
         AREA_CODE: areas[CODE].astype(str), AREA_NAME: areas[NAME].astype(str),
         LAD_CODE: areas[LAD_CODE], LAD_NAME: areas[LAD_NAME],
     }).reset_index(drop=True)
-    periods = _period_span(summed[PERIOD], grain)
+    periods = _period_span(pd.Series(cells.periods, dtype="str"), grain)
     # Audit fix: coverage is a property of the extract, not of one category: a rare category with no
     # incident in the last month must not make that month look uncovered. So use every stored row.
-    covered = _months_covered(stored, periods, grain)
+    covered = _months_covered(stored.grain_periods(), periods, grain)
     notes.extend(_partial_period_notes(covered, periods, grain))
-    inside = summed[summed[AREA_CODE].isin(area_table[AREA_CODE])]
-    label = category or ALL_CATEGORIES
-    grid = complete_grid(inside, area_table[AREA_CODE].tolist(), periods, categories=[label], level=level, grain=grain)
-    grid = grid[grid[AREA_CODE].isin(area_table[AREA_CODE]) & grid[PERIOD].isin(periods)]
-    order = pd.Index(periods).get_indexer(grid[PERIOD])
-    grid = grid.assign(_o=order).sort_values([AREA_CODE, "_o"], kind="stable").drop(columns="_o")
+
+    row = pd.Index(area_table[AREA_CODE]).get_indexer(cells.area_codes)[cells.area]
+    col = pd.Index(periods).get_indexer(list(cells.periods))[cells.period]
+    inside = (row >= 0) & (col >= 0)
+    cube = np.zeros((len(area_table), len(periods)), dtype=np.int64)
+    cube[row[inside], col[inside]] = cells.count[inside]
+    # Cells with no stored row count 0 and, when the data records repeat victims at all, 0 repeats;
+    # a stored cell whose repeat count is unknown stays unknown.
+    known_any = bool((~np.isnan(cells.repeat[inside])).any())
+    repeat_cube = np.full(cube.shape, 0.0 if known_any else np.nan)
+    repeat_cube[row[inside], col[inside]] = cells.repeat[inside]
 
     pop_table = population_table(level, bs_name)
     population = None
@@ -347,9 +419,10 @@ def _build_frame(
         population = pd.Series(pop_table[pop_col].to_numpy(dtype=float), index=pop_table[CODE].astype(str))
         population = population.reindex(area_table[AREA_CODE])
     return AnalysisFrame(
-        dataset=dataset, boundary_set=bs_name, level=level, grain=grain, category=label, area_filter=area_filter,
-        lad_codes=lad_codes, denominator=denominator, areas=area_table, periods=tuple(periods), counts=grid.reset_index(drop=True),
-        population=population, notes=tuple(notes), months_covered=tuple(covered),
+        dataset=dataset, boundary_set=bs_name, level=level, grain=grain, category=category or ALL_CATEGORIES,
+        area_filter=area_filter, lad_codes=lad_codes, denominator=denominator, areas=area_table,
+        periods=tuple(periods), cube=cube, repeat_cube=repeat_cube, population=population, notes=tuple(notes),
+        months_covered=tuple(covered),
     )
 
 
@@ -368,7 +441,7 @@ def rates_table(
 ) -> pd.DataFrame:
     """Count, rate per 1,000 with 95%/99.8% intervals, and comparison with the whole area; per area x period."""
     f = load_frame(store, dataset, level, grain, area_filter, denominator, category)
-    table = f.in_period(_rates(f), period)
+    table = _rates(f, None if period is None else [period])
     cols = [AREA_CODE, AREA_NAME, LAD_CODE, PERIOD, CATEGORY, COUNT, REPEAT_COUNT, POPULATION, DENOMINATOR,
             RATE_PER_1000, rate_column("lower", "95"), rate_column("upper", "95"), rate_column("lower", "998"),
             rate_column("upper", "998"), WHOLE_AREA_RATE, RATE_RATIO, COMPARED_TO_WHOLE_AREA, INCIDENT_SHARE,
@@ -398,14 +471,14 @@ def hotspots_table(
         raise AtlasError(f"unknown statistic {statistic!r}; choose one of {', '.join(STATISTICS)}")
     f = load_frame(store, dataset, level, grain, area_filter, denominator, category)
     weights, report = area_weights(f.boundary_set, level, f.lad_codes, weights_method)
-    counts = f.in_period(f.counts, period)
+    chosen = list(f.periods) if period is None else [f.periods[f.check_period(period)]]
     if statistic == "local_moran_rate":
         if f.population is None:
             raise AtlasError(f"local_moran_rate needs population: {NO_POPULATION_NOTE} {f.boundary_set!r}")
         params = replace(params, lisa_on="eb_rate")
-    stats = local_hotspots(counts, weights, params, population=f.population,
-                           statistics=("gi_star",) if statistic == "gi_star" else ("lisa",))
-    base = _rates(f)[[AREA_CODE, AREA_NAME, PERIOD, COUNT, POPULATION, RATE_PER_1000]]
+    stats = local_hotspots_matrix(_weights_matrix(f, weights, chosen), chosen, weights, params, population=f.population,
+                                  statistics=("gi_star",) if statistic == "gi_star" else ("lisa",))
+    base = _rates(f, None if period is None else chosen)[[AREA_CODE, AREA_NAME, PERIOD, COUNT, POPULATION, RATE_PER_1000]]
     table = base.merge(stats.drop(columns=[COUNT]), on=[AREA_CODE, PERIOD], how="inner")
     table.insert(3, "statistic", statistic)
     table = _sort_by_period(table, f)
@@ -433,7 +506,7 @@ def emerging_table(
     periods = list(f.periods[: last + 1])
     if len(periods) < 2:
         raise AtlasError(f"emerging hot spot analysis needs at least 2 periods; the data up to {periods[-1]} has 1")
-    cube = count_matrix(f.counts, f.codes, periods).astype(float)
+    cube = f.cube[:, : last + 1].astype(float)
     ehsa = emerging_hotspots(cube, f.codes, periods, weights, time_lag=time_lag, alpha=alpha, fdr=fdr)
     meta = f.areas[[AREA_CODE, AREA_NAME]].assign(
         first_period=periods[0], last_period=periods[-1], n_periods=len(periods),
@@ -467,15 +540,16 @@ def compare_table(
     f.check_period(against)
     if period == against:
         raise AtlasError(f"--period and --against are both {period!r}: choose two different periods")
-    rates = _rates(f)[[AREA_CODE, PERIOD, GRAIN, COUNT, POPULATION, RATE_PER_1000]]
+    rates = _rates(f, [against, period])[[AREA_CODE, PERIOD, GRAIN, COUNT, POPULATION, RATE_PER_1000]]
     # Audit fix: the test's exposure is population x months the data covers, so a partly covered
     # period is compared fairly (its counts and rates stay as recorded; the notes say it is partial).
     months = dict(zip(f.periods, f.months_covered)) if f.months_covered else None
     change = period_change(rates, against, period, alpha=alpha, months=months)
     table = f.areas[[AREA_CODE, AREA_NAME]].merge(change, on=AREA_CODE, how="inner")
     weights, report = area_weights(f.boundary_set, level, f.lad_codes, weights_method)
-    both = f.counts[f.counts[PERIOD].isin([against, period])]
-    gi = local_hotspots(both, weights, params, population=f.population, statistics=("gi_star",))
+    pair = [against, period]
+    gi = local_hotspots_matrix(_weights_matrix(f, weights, pair), pair, weights, params, population=f.population,
+                               statistics=("gi_star",))
     bins = gi.pivot(index=AREA_CODE, columns=PERIOD, values="gi_bin")
     moves = hot_spot_transitions(bins[against], bins[period]).rename(
         columns={"prev_bin": "gi_bin_from", "curr_bin": "gi_bin_to", "transition": "hot_spot_transition"})
@@ -507,9 +581,11 @@ def priority_table(
     f = load_frame(store, dataset, level, grain, area_filter, denominator, category)
     t = f.check_period(period) if period is not None else len(f.periods) - 1
     sw, report = area_weights(f.boundary_set, level, f.lad_codes, weights_method)
-    gi = local_hotspots(f.counts, sw, params, statistics=("gi_star",))
+    # Only the periods the two tables look back over (each period's Gi* is independent of the others).
+    recent = list(f.periods[max(0, t - recent_periods): t + 1])
+    gi = local_hotspots_matrix(_weights_matrix(f, sw, recent), recent, sw, params, statistics=("gi_star",))
     hot = (_matrix(gi, "gi_bin", f) > 0)
-    cube = count_matrix(f.counts, f.codes, list(f.periods)).astype(float)
+    cube = f.cube.astype(float)
     imd = _imd_by_area(f)
     label = _reference_label(f)
 
@@ -556,8 +632,7 @@ def seed_rates(
     years = list(f.periods[max(0, last - n_years + 1): last + 1])
     if len(years) < 2:
         raise AtlasError(f"the seed table needs at least two financial years; the data up to {years[-1]} has one")
-    rates = _rates(f)
-    table = seed_table(rates[rates[PERIOD].isin(years)], years)
+    table = seed_table(_rates(f, years), years)
     pop = f.population.reindex(table[AREA_CODE]).to_numpy(dtype=float) if f.population is not None else np.nan
     table.insert(2, POPULATION, pop)
     table.insert(3, DENOMINATOR, f.denominator)
@@ -593,11 +668,17 @@ def area_weights(
 def _cached_weights(
     bs: BoundarySet, level: str, lad_codes: tuple[str, ...] | None, method: str, version: tuple
 ) -> tuple[SpatialWeights, WeightsReport]:
-    """Weights keyed by small hashables only (the set, level, authorities, method and file versions)."""
-    areas = load_areas(level, bs, lad_codes=list(lad_codes) if lad_codes is not None else None)
-    if len(areas) < 2:
-        raise AtlasError(f"hot spot statistics need at least 2 areas; {level} has {len(areas)} here")
-    return build_weights(areas, method=method)
+    """Weights keyed by small hashables only (the set, level, authorities, method and file versions).
+
+    Also cached on disk (geo.weights_cache), so the next process of the same selection reads them.
+    """
+    def build() -> tuple[SpatialWeights, WeightsReport]:
+        areas = load_areas(level, bs, lad_codes=list(lad_codes) if lad_codes is not None else None)
+        if len(areas) < 2:
+            raise AtlasError(f"hot spot statistics need at least 2 areas; {level} has {len(areas)} here")
+        return build_weights(areas, method=method)
+
+    return weights_cache.cached(("area_weights", bs.name, str(bs.path), level, lad_codes, method, version), build)
 
 
 def _file_version(path: Any) -> tuple[str, int, int]:
@@ -612,26 +693,15 @@ def _file_version(path: Any) -> tuple[str, int, int]:
 # ---------------------------------------------------------------------------- helpers
 
 
-def _sum_categories(counts: pd.DataFrame, label: str) -> pd.DataFrame:
-    """One row per area x period: counts summed over categories (repeat_count <NA> when none known)."""
-    if counts.empty:
-        return counts
-    g = counts.assign(_known=counts[REPEAT_COUNT].notna()).groupby([AREA_CODE, LEVEL, PERIOD, GRAIN], sort=True)
-    out = g.agg(**{COUNT: (COUNT, "sum"), REPEAT_COUNT: (REPEAT_COUNT, "sum"), "_known": ("_known", "sum")})
-    out[REPEAT_COUNT] = out[REPEAT_COUNT].astype("Int64").mask(out["_known"] == 0)
-    out = out.drop(columns="_known").reset_index()
-    out[CATEGORY] = label
-    return out
-
-
 def _lad_scope(
-    all_areas: pd.DataFrame, counts: pd.DataFrame, area_filter: str | None, notes: list[str]
+    all_areas: pd.DataFrame, with_data: np.ndarray, area_filter: str | None, notes: list[str]
 ) -> tuple[str, ...] | None:
     """Local authorities to analyse: the filter, else those with any incident in the data.
 
-    Without a filter, authorities of the boundary set with no incident at all are taken to lie outside
-    the data's coverage (a County Durham extract says nothing about Medway): counting them as zeros
-    would dilute the whole-area rate and the hot spot statistics. None = every area (sets without
+    ``with_data``: positions in ``all_areas`` of areas with a positive count. Without a filter,
+    authorities of the boundary set with no incident at all are taken to lie outside the data's
+    coverage (a County Durham extract says nothing about Medway): counting them as zeros would
+    dilute the whole-area rate and the hot spot statistics. None = every area (sets without
     lad_code, or data covering every authority).
     """
     if area_filter is not None:
@@ -639,8 +709,7 @@ def _lad_scope(
     lads = all_areas[LAD_CODE]
     if lads.isna().all():
         return None
-    with_data = counts.loc[counts[COUNT] > 0, AREA_CODE]
-    covered = sorted(set(lads[all_areas[CODE].isin(with_data)].dropna()))
+    covered = sorted(set(lads.iloc[np.unique(with_data)].dropna()))
     if not covered or set(covered) == set(lads.dropna()):
         return None
     names = all_areas.loc[lads.isin(covered), LAD_NAME].dropna().unique().tolist()
@@ -655,19 +724,24 @@ def _period_span(labels: pd.Series, grain: str) -> list[str]:
     return period_range(uniq[int(np.argmin(keys))], uniq[int(np.argmax(keys))], grain)
 
 
-def _months_covered(counts: pd.DataFrame, periods: list[str], grain: str) -> list[int]:
+def _months_covered(
+    stored: list[tuple[str, list[str]]] | pd.DataFrame, periods: list[str], grain: str
+) -> list[int]:
     """Months of each period inside the span of the stored data (first to last month of any row).
 
-    Vectorised: one ``first_month_index`` call per stored grain and one for ``periods``; a period
-    starting at month index ``s`` covers months ``s .. s + n - 1``, clipped to the data's span.
+    ``stored``: (grain, distinct period labels) of every stored grain (``CodedCounts.grain_periods``),
+    or a tidy counts table. One ``first_month_index`` call per stored grain and one for ``periods``;
+    a period starting at month index ``s`` covers months ``s .. s + n - 1``, clipped to the data's span.
     """
+    if isinstance(stored, pd.DataFrame):
+        pairs = stored[[GRAIN, PERIOD]].drop_duplicates().astype(str)
+        stored = [(str(g), labels.tolist()) for g, labels in pairs.groupby(GRAIN, sort=False)[PERIOD]]
     step = months_per_period(grain)
     starts, ends = [], []
-    pairs = counts[[GRAIN, PERIOD]].drop_duplicates()
-    for g, labels in pairs.groupby(GRAIN, sort=False)[PERIOD]:
+    for g, labels in stored:
         if str(g) not in GRAINS:
             continue
-        first = first_month_index(labels.astype(str).tolist(), str(g))
+        first = first_month_index(list(labels), str(g))
         starts.append(int(first.min()))
         ends.append(int(first.max()) + months_per_period(str(g)) - 1)
     if not starts:
@@ -688,21 +762,29 @@ def _partial_period_notes(covered: list[int], periods: list[str], grain: str) ->
     return sorted(notes)
 
 
-def _rates(f: AnalysisFrame) -> pd.DataFrame:
-    """The complete grid with names, population, rates and whole-area comparison (computed once per frame).
+def _rates(f: AnalysisFrame, periods: list[str] | None = None) -> pd.DataFrame:
+    """The complete grid (or its ``periods``) with names, population, rates and whole-area comparison.
 
-    Returns a shallow copy: under pandas copy-on-write a caller that sets a column or a value on it
-    copies first, so the memoised table is never changed (the copy costs no data copy).
+    Every period's rows depend on that period alone, so a few periods of a national frame are
+    computed on their own; a frame of up to ``_SMALL_FRAME`` cells computes (and memoises) all of
+    them once, as the app asks for one period after another. Returns a shallow copy: under pandas
+    copy-on-write a caller that sets a column or a value on it copies first, so the memoised table
+    is never changed (the copy costs no data copy).
     """
     table = f._memo.get("rates")
-    if table is None:
+    if table is None and (periods is None or f.cube.size <= _SMALL_FRAME):
         table = f._memo.setdefault("rates", _compute_rates(f))
-    return table.copy(deep=False)
+    if periods is None:
+        return table.copy(deep=False)
+    wanted = [f.periods[i] for i in sorted({f.check_period(p) for p in periods})]
+    if table is not None:
+        return table[table[PERIOD].isin(wanted)].reset_index(drop=True)
+    return _compute_rates(f, wanted)
 
 
-def _compute_rates(f: AnalysisFrame) -> pd.DataFrame:
-    """The complete grid with names, population, rates and whole-area comparison."""
-    t = f.counts.merge(f.areas, on=AREA_CODE, how="left")
+def _compute_rates(f: AnalysisFrame, periods: list[str] | None = None) -> pd.DataFrame:
+    """The complete grid (or the rows of ``periods``) with names, population, rates and whole-area comparison."""
+    t = f.counts_in(periods).merge(f.areas, on=AREA_CODE, how="left")
     t[POPULATION] = t[AREA_CODE].map(f.population).astype(float) if f.population is not None else np.nan
     t[DENOMINATOR] = f.denominator
     t = add_rates(t)
@@ -725,6 +807,17 @@ def _compute_rates(f: AnalysisFrame) -> pd.DataFrame:
 def _sort_by_period(table: pd.DataFrame, f: AnalysisFrame) -> pd.DataFrame:
     order = pd.Index(f.periods).get_indexer(table[PERIOD])
     return table.assign(_o=order).sort_values([AREA_CODE, "_o"], kind="stable").drop(columns="_o")
+
+
+def _weights_matrix(f: AnalysisFrame, weights: SpatialWeights, periods: list[str]) -> np.ndarray:
+    """float [areas x periods] counts of ``periods`` in ``weights.codes`` order (for the local statistics)."""
+    pos = weights.index.get_indexer(f.codes)
+    if (pos < 0).any():
+        bad = [c for c, p in zip(f.codes, pos) if p < 0][:5]
+        raise AtlasError(f"area code(s) of the data are not in the weights' areas, e.g. {', '.join(bad)}")
+    out = np.zeros((weights.n, len(periods)))
+    out[pos] = f.matrix(periods)
+    return out
 
 
 def _matrix(tidy: pd.DataFrame, column: str, f: AnalysisFrame) -> np.ndarray:

@@ -78,27 +78,65 @@ def load_areas(
     lad_codes: Iterable[str] | None = None,
 ) -> gpd.GeoDataFrame:
     """Areas of one level, sorted by code, EPSG:27700, optionally only those in the given local authorities."""
+    bs = _set_with_level(level, boundary_set)
+    gdf = _SHIPPED_LEVELS[level](bs) if bs.shipped else read_layer(bs.path)
+    gdf = _select(gdf, bs, level, lad_codes, AREA_COLUMNS)
+    return gdf.set_crs(BNG, allow_override=True) if gdf.crs != BNG else gdf
+
+
+def load_area_table(
+    level: str,
+    boundary_set: str | BoundarySet = DEFAULT_SET,
+    lad_codes: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """``load_areas`` without the geometry: code, name, lad_code, lad_name (same rows, order and checks).
+
+    A user set's GeoParquet is read without its geometry column: a national set's polygons take
+    most of a second to decode and the analysis frame needs only the codes and names.
+    """
+    bs = _set_with_level(level, boundary_set)
+    if bs.shipped:
+        table = pd.DataFrame(_SHIPPED_LEVELS[level](bs).drop(columns="geometry"))
+    else:
+        table = _parquet_attributes(fingerprint(bs.path)).copy()
+    return pd.DataFrame(_select(table, bs, level, lad_codes, AREA_COLUMNS[:-1]))
+
+
+@lru_cache(maxsize=8)
+def _parquet_attributes(key: tuple[str, int, int]) -> pd.DataFrame:
+    """The attribute columns of a stored GeoParquet, read once per file version."""
+    import pyarrow.parquet as pq
+
+    names = pq.read_schema(key[0]).names
+    return pq.read_table(key[0], columns=[c for c in AREA_COLUMNS[:-1] if c in names]).to_pandas()
+
+
+def _set_with_level(level: str, boundary_set: str | BoundarySet) -> BoundarySet:
     if level not in LEVELS:
         raise AtlasError(f"unknown level {level!r}; expected one of {', '.join(LEVELS)}")
     bs = get_boundary_set(boundary_set)
     bs.level(level)  # raises when the set lacks the level
-    gdf = _SHIPPED_LEVELS[level](bs) if bs.shipped else read_layer(bs.path)
+    return bs
+
+
+def _select(table: pd.DataFrame, bs: BoundarySet, level: str, lad_codes: Iterable[str] | None,
+            columns: list[str]) -> pd.DataFrame:
+    """Contract columns and dtypes, only the areas of ``lad_codes`` (checked), sorted by code."""
     for col in (LAD_CODE, LAD_NAME):
-        if col not in gdf:
-            gdf[col] = pd.Series(pd.NA, index=gdf.index, dtype="str")
-    gdf = gdf[AREA_COLUMNS].astype({CODE: "str", NAME: "str", LAD_CODE: "str", LAD_NAME: "str"})
+        if col not in table:
+            table[col] = pd.Series(pd.NA, index=table.index, dtype="str")
+    table = table[columns].astype({CODE: "str", NAME: "str", LAD_CODE: "str", LAD_NAME: "str"})
     if lad_codes is not None:
         wanted = [str(c).strip().upper() for c in ([lad_codes] if isinstance(lad_codes, str) else lad_codes)]
-        have = set(gdf[LAD_CODE].dropna())
+        have = set(table[LAD_CODE].dropna())
         unknown = [c for c in wanted if c not in have]
         if unknown:
             raise AtlasError(
                 f"local authority codes {list_items(unknown)} are not in {level} of boundary set {bs.name!r}; "
                 f"available: {list_items(sorted(have)) or '(none: this set has no lad_code)'}"
             )
-        gdf = gdf[gdf[LAD_CODE].isin(wanted)]
-    gdf = gdf.sort_values(CODE, ignore_index=True)
-    return gdf.set_crs(BNG, allow_override=True) if gdf.crs != BNG else gdf
+        table = table[table[LAD_CODE].isin(wanted)]
+    return table.sort_values(CODE, ignore_index=True)
 
 
-__all__ = ["AREA_COLUMNS", "BoundaryReport", "load_areas", "read_boundary_file"]
+__all__ = ["AREA_COLUMNS", "BoundaryReport", "load_area_table", "load_areas", "read_boundary_file"]

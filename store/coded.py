@@ -1,0 +1,56 @@
+"""Read a dataset's stored counts as integer codes (analysis.cube.CodedCounts), coded inside DuckDB.
+
+A national dataset holds millions of rows: turning each key into a Python or Arrow string only to
+match it again costs seconds. DuckDB numbers the distinct labels of each key column (sorted, so the
+codes are deterministic) and returns int32 codes plus the small dictionaries, in one snapshot.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from analysis.cube import CodedCounts
+from geo.schema import StoreError
+from store import cow
+
+_KEYS = ("area_code", "level", "period", "grain", "category")
+
+
+def read_coded_counts(store: Any, dataset: str) -> CodedCounts:
+    """``store``'s counts of ``dataset`` as CodedCounts; StoreError when there is no such dataset."""
+    dims = "\n".join(
+        f", d_{k} AS (SELECT {k}, (row_number() OVER (ORDER BY {k}) - 1)::INTEGER AS i_{k} "
+        f"FROM (SELECT DISTINCT {k} FROM c))"
+        for k in _KEYS
+    )
+    joins = " ".join(f"JOIN d_{k} USING ({k})" for k in _KEYS)
+    codes = ", ".join(f"i_{k}" for k in _KEYS)
+    sql = (
+        "WITH c AS (SELECT area_code, level, period, grain, category, count, repeat_count "
+        f"FROM counts WHERE dataset = $dataset)\n{dims}\n"
+        f"SELECT {codes}, c.count::BIGINT AS count, c.repeat_count::DOUBLE AS repeat FROM c {joins}"
+    )
+    with cow.read_connection(store.path) as con:
+        if not con.execute("SELECT 1 FROM datasets WHERE name = ?", [dataset]).fetchall():
+            raise StoreError(f"no dataset named {dataset!r}")
+        rows = con.execute(sql, {"dataset": dataset}).fetchnumpy()
+        labels = {
+            k: [r[0] for r in con.execute(
+                f"SELECT DISTINCT {k} FROM counts WHERE dataset = ? ORDER BY {k}", [dataset]).fetchall()]
+            for k in _KEYS
+        }
+    repeat = rows["repeat"]
+    repeat = np.ma.filled(repeat.astype(float), np.nan) if np.ma.isMaskedArray(repeat) else repeat.astype(float)
+    return CodedCounts(
+        area=np.asarray(rows["i_area_code"], dtype=np.int32), level=np.asarray(rows["i_level"], dtype=np.int32),
+        period=np.asarray(rows["i_period"], dtype=np.int32), grain=np.asarray(rows["i_grain"], dtype=np.int32),
+        category=np.asarray(rows["i_category"], dtype=np.int32),
+        count=np.asarray(rows["count"], dtype=np.int64), repeat=np.asarray(repeat, dtype=float),
+        area_codes=np.asarray(labels["area_code"], dtype=object), levels=tuple(labels["level"]),
+        periods=tuple(labels["period"]), grains=tuple(labels["grain"]), categories=tuple(labels["category"]),
+    )
+
+
+__all__ = ["read_coded_counts"]

@@ -144,7 +144,7 @@ def roll_up_cells(
         if rank[from_level] > rank[level]:
             give(rows, f"{from_level} is coarser than {level} (counts are never split)")
             continue
-        used = np.unique(coded.area[rows])
+        used = _used(coded.area, rows, len(coded.area_codes))
         if from_level == level:
             labels = coded.area_codes[used]
         else:
@@ -160,7 +160,7 @@ def roll_up_cells(
             give(rows & unmapped_code[coded.area], f"area code not in the {from_level}->{level} lookup")
         slot = np.full(len(coded.area_codes), -1, dtype=np.int64)
         slot[used] = offset + np.arange(used.size)
-        target_of[rows] = slot[coded.area[rows]]
+        _assign(target_of, rows, slot, coded.area)
         target_labels.append(np.asarray(labels, dtype=object))
         offset += used.size
 
@@ -171,7 +171,7 @@ def roll_up_cells(
         rows = (coded.grain == gi) & (reason < 0)
         if not rows.any():
             continue
-        used = np.unique(coded.period[rows])
+        used = _used(coded.period, rows, len(coded.periods))
         labels = [coded.periods[int(p)] for p in used]
         if from_grain == grain:
             converted = labels
@@ -185,13 +185,14 @@ def roll_up_cells(
             continue
         slot = np.full(len(coded.periods), -1, dtype=np.int64)
         slot[used] = len(period_labels) + np.arange(used.size)
-        period_of[rows] = slot[coded.period[rows]]
+        _assign(period_of, rows, slot, coded.period)
         period_labels.extend(converted)
 
     all_labels = np.concatenate(target_labels) if target_labels else np.empty(0, dtype=object)
     keep = reason < 0
-    sources = np.unique(coded.level[keep].astype(np.int64) * len(coded.grains) + coded.grain[keep])
-    if sources.size > 1:
+    n_sources = np.count_nonzero(np.bincount(
+        (coded.level.astype(np.int64) * len(coded.grains) + coded.grain)[keep], minlength=1))
+    if n_sources > 1:
         # Mixed sources may double count: the reference rule runs on the kept rows (a rare case).
         kept_rows = np.flatnonzero(keep)
         live = coded.to_frame(kept_rows).set_index(pd.Index(kept_rows))
@@ -205,6 +206,8 @@ def roll_up_cells(
             keep = reason < 0
 
     excluded = _excluded_summary(reason, reasons, coded.count)
+    if keep.all():  # the common case: no copies of the row arrays
+        keep = slice(None)
     # Relabel to sorted unique target labels (per distinct label, not per row), then sum rows into cells.
     area_codes, area_of = _relabel(all_labels, target_of[keep])
     periods, row_period = _relabel(np.asarray(period_labels, dtype=object), period_of[keep])
@@ -213,23 +216,45 @@ def roll_up_cells(
     size = len(area_codes) * n_periods
     rep = coded.repeat[keep]
     known = ~np.isnan(rep)
+    if not known.any():
+        known = None
     if size <= 4 * key.size + 1_000_000:  # dense sums: one pass, no sort
         present = np.bincount(key, minlength=size)
         cells = np.flatnonzero(present)
         count = np.bincount(key, weights=coded.count[keep], minlength=size)[cells]
-        repeat = np.bincount(key[known], weights=rep[known], minlength=size).astype(float)[cells]
-        n_known = np.bincount(key[known], minlength=size)[cells]
+        if known is None:
+            repeat, n_known = np.zeros(cells.size), np.zeros(cells.size, dtype=np.int64)
+        else:
+            repeat = np.bincount(key[known], weights=rep[known], minlength=size).astype(float)[cells]
+            n_known = np.bincount(key[known], minlength=size)[cells]
     else:
         cells, cell_of = np.unique(key, return_inverse=True)
         count = np.bincount(cell_of, weights=coded.count[keep], minlength=cells.size)
-        repeat = np.bincount(cell_of[known], weights=rep[known], minlength=cells.size).astype(float)
-        n_known = np.bincount(cell_of[known], minlength=cells.size)
+        if known is None:
+            repeat, n_known = np.zeros(cells.size), np.zeros(cells.size, dtype=np.int64)
+        else:
+            repeat = np.bincount(cell_of[known], weights=rep[known], minlength=cells.size).astype(float)
+            n_known = np.bincount(cell_of[known], minlength=cells.size)
     repeat[n_known == 0] = np.nan
     return Cells(
         area_codes=area_codes, periods=tuple(periods.tolist()),
         area=(cells // n_periods).astype(np.int64), period=(cells % n_periods).astype(np.int64),
         count=np.rint(count).astype(np.int64), repeat=repeat, excluded=excluded,
     )
+
+
+def _used(codes: np.ndarray, rows: np.ndarray, size: int) -> np.ndarray:
+    """Sorted distinct codes among ``rows`` (a bincount: no sort or hash over millions of rows)."""
+    picked = codes if rows.all() else codes[rows]
+    return np.flatnonzero(np.bincount(picked, minlength=size))
+
+
+def _assign(out: np.ndarray, rows: np.ndarray, slot: np.ndarray, codes: np.ndarray) -> None:
+    """out[rows] = slot[codes[rows]], without masking when every row is selected."""
+    if rows.all():
+        np.take(slot, codes, out=out)
+    else:
+        out[rows] = slot[codes[rows]]
 
 
 def _relabel(labels: np.ndarray, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

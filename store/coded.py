@@ -20,36 +20,42 @@ _KEYS = ("area_code", "level", "period", "grain", "category")
 
 def read_coded_counts(store: Any, dataset: str) -> CodedCounts:
     """``store``'s counts of ``dataset`` as CodedCounts; StoreError when there is no such dataset."""
-    dims = "\n".join(
-        f", d_{k} AS (SELECT {k}, (row_number() OVER (ORDER BY {k}) - 1)::INTEGER AS i_{k} "
-        f"FROM (SELECT DISTINCT {k} FROM c))"
-        for k in _KEYS
-    )
-    joins = " ".join(f"JOIN d_{k} USING ({k})" for k in _KEYS)
-    codes = ", ".join(f"i_{k}" for k in _KEYS)
-    sql = (
-        "WITH c AS (SELECT area_code, level, period, grain, category, count, repeat_count "
-        f"FROM counts WHERE dataset = $dataset)\n{dims}\n"
-        f"SELECT {codes}, c.count::BIGINT AS count, c.repeat_count::DOUBLE AS repeat FROM c {joins}"
-    )
     with cow.read_connection(store.path) as con:
         if not con.execute("SELECT 1 FROM datasets WHERE name = ?", [dataset]).fetchall():
             raise StoreError(f"no dataset named {dataset!r}")
-        rows = con.execute(sql, {"dataset": dataset}).fetchnumpy()
         labels = {
             k: [r[0] for r in con.execute(
                 f"SELECT DISTINCT {k} FROM counts WHERE dataset = ? ORDER BY {k}", [dataset]).fetchall()]
             for k in _KEYS
         }
+        # Only columns with several labels need numbering; a single label is code 0 everywhere.
+        coded = [k for k in _KEYS if len(labels[k]) > 1]
+        dims = "".join(
+            f", d_{k} AS (SELECT {k}, (row_number() OVER (ORDER BY {k}) - 1)::INTEGER AS i_{k} "
+            f"FROM (SELECT DISTINCT {k} FROM c))"
+            for k in coded
+        )
+        joins = "".join(f" JOIN d_{k} USING ({k})" for k in coded)
+        sql = (
+            "WITH c AS (SELECT area_code, level, period, grain, category, count, repeat_count "
+            f"FROM counts WHERE dataset = $dataset){dims} "
+            f"SELECT {''.join(f'i_{k}, ' for k in coded)}c.count::BIGINT AS count, "
+            f"c.repeat_count::DOUBLE AS repeat FROM c{joins}"
+        )
+        rows = con.execute(sql, {"dataset": dataset}).fetchnumpy()
+    n = len(rows["count"])
+
+    def codes(k: str) -> np.ndarray:
+        return np.asarray(rows[f"i_{k}"], dtype=np.int32) if k in coded else np.zeros(n, dtype=np.int32)
+
     repeat = rows["repeat"]
     repeat = np.ma.filled(repeat.astype(float), np.nan) if np.ma.isMaskedArray(repeat) else repeat.astype(float)
     return CodedCounts(
-        area=np.asarray(rows["i_area_code"], dtype=np.int32), level=np.asarray(rows["i_level"], dtype=np.int32),
-        period=np.asarray(rows["i_period"], dtype=np.int32), grain=np.asarray(rows["i_grain"], dtype=np.int32),
-        category=np.asarray(rows["i_category"], dtype=np.int32),
-        count=np.asarray(rows["count"], dtype=np.int64), repeat=np.asarray(repeat, dtype=float),
-        area_codes=np.asarray(labels["area_code"], dtype=object), levels=tuple(labels["level"]),
-        periods=tuple(labels["period"]), grains=tuple(labels["grain"]), categories=tuple(labels["category"]),
+        area=codes("area_code"), level=codes("level"), period=codes("period"), grain=codes("grain"),
+        category=codes("category"), count=np.asarray(rows["count"], dtype=np.int64),
+        repeat=np.asarray(repeat, dtype=float), area_codes=np.asarray(labels["area_code"], dtype=object),
+        levels=tuple(labels["level"]), periods=tuple(labels["period"]), grains=tuple(labels["grain"]),
+        categories=tuple(labels["category"]),
     )
 
 

@@ -31,7 +31,7 @@ from analysis._permutation import (
     pseudo_p,
 )
 from analysis.intervals import norm_sf
-from geo.schema import AREA_CODE, COUNT, PERIOD, AtlasError
+from geo.schema import AREA_CODE, CORRECTIONS, COUNT, PERIOD, AtlasError  # CORRECTIONS: re-exported
 from geo.weights import SpatialWeights
 
 HIGH_HIGH, LOW_LOW, HIGH_LOW, LOW_HIGH = "High-High", "Low-Low", "High-Low", "Low-High"
@@ -66,7 +66,6 @@ GI_COLOURS: dict[str, str] = {
     "Cold spot 99%": "#4575B5",
     ISOLATED: "#999999",
 }
-CORRECTIONS: tuple[str, ...] = ("none", "fdr", "bonferroni")
 _GI_CONFIDENCE = ((0.01, 3), (0.05, 2), (0.10, 1))
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas only for the annotation: `atlas --help` must not import it
+    import pandas as pd
 
 
 def write_csv(table: pd.DataFrame, out: Path | None) -> None:

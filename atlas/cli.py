@@ -8,8 +8,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import pandas as pd
-
 from atlas._output import write_csv
 from geo.schema import GRAINS, LEVELS, AtlasError
 
@@ -35,6 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _build_parser() -> argparse.ArgumentParser:
+    # Only argparse and constant modules here: each command imports pandas, the store etc. when it runs,
+    # so `atlas --help` and `atlas COMMAND --help` start fast (tests/test_cli_startup.py).
     p = argparse.ArgumentParser(prog="atlas", description=__doc__)
     sub = p.add_subparsers(title="commands", metavar="COMMAND")
 
@@ -155,6 +155,8 @@ def _cmd_boundaries_add(args: argparse.Namespace) -> int:
 
 
 def _cmd_boundaries_list(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from boundaries.registry import list_boundary_sets
 
     rows = [

@@ -15,22 +15,35 @@ import argparse
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from analysis.hotspots import CORRECTIONS, HotspotParams
-from analysis.priority import PriorityWeights
 from atlas._output import write_csv
-from atlas.publication import DISCLOSURE, NOTE_ATTR, PUBLICATION_THRESHOLD, TOTAL_REVEALING, WITH_TOTALS
-from atlas.publication import publish as publish_table
-from ingest.report import escape_formula_text
-from geo.schema import DENOMINATORS, GRAINS, LEVELS, AtlasError
-from geo.weights import METHODS
+from atlas.cli_choices import HOTSPOT_DEFAULTS, PRIORITY_WEIGHT_DEFAULTS
+from geo.attribution import PUBLICATION_THRESHOLD
+from geo.schema import CORRECTIONS, DENOMINATORS, GRAINS, LEVELS, AtlasError
+from geo.schema import WEIGHTS_METHODS as METHODS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from analysis.hotspots import HotspotParams
+
+# Building the parser imports only argparse and constant modules; pandas, analysis.* and
+# atlas.publication are imported by the commands when they run (`atlas --help` starts fast).
 
 # The rules live in atlas.publication (shared with exports and the dashboard); old names kept for importers.
-_DISCLOSURE = DISCLOSURE
-_WITH_TOTALS = WITH_TOTALS
-_TOTAL_REVEALING = TOTAL_REVEALING
+_PUBLICATION_ALIASES = {
+    "_DISCLOSURE": "DISCLOSURE", "_WITH_TOTALS": "WITH_TOTALS", "_TOTAL_REVEALING": "TOTAL_REVEALING",
+}
+
+
+def __getattr__(name: str):
+    """``_DISCLOSURE``, ``_WITH_TOTALS``, ``_TOTAL_REVEALING``: atlas.publication's objects, loaded on first use."""
+    if name in _PUBLICATION_ALIASES:
+        from atlas import publication
+
+        return getattr(publication, _PUBLICATION_ALIASES[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
@@ -78,10 +91,9 @@ def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
     cmp_.set_defaults(run=_cmd_compare)
 
     pri = _common(sub, "priority", "ranked priority table with reasons and change since the period before")
-    defaults = PriorityWeights()
-    for name in ("rate", "volume", "hotspot", "trend", "deprivation"):
-        pri.add_argument(f"--w-{name}", type=float, default=getattr(defaults, name),
-                         help=f"weight of the {name} component (default {getattr(defaults, name):g})")
+    for name, default in PRIORITY_WEIGHT_DEFAULTS.items():  # analysis.priority.PriorityWeights() defaults
+        pri.add_argument(f"--w-{name}", type=float, default=default,
+                         help=f"weight of the {name} component (default {default:g})")
     pri.add_argument("--top", type=int, default=10, help="areas counted as 'listed' for change status (default 10)")
     pri.add_argument("--recent", type=int, default=4, help="recent periods for hot spot persistence (default 4)")
     _inference_args(pri)
@@ -133,14 +145,17 @@ def _common(
 
 
 def _inference_args(p: argparse.ArgumentParser) -> None:
-    d = HotspotParams()
-    p.add_argument("--permutations", type=int, default=d.permutations, help=f"permutations (default {d.permutations})")
-    p.add_argument("--seed", type=int, default=d.seed, help="random seed, for reproducible p-values")
-    p.add_argument("--correction", choices=CORRECTIONS, default=d.correction, help="multiple-testing correction")
+    d = HOTSPOT_DEFAULTS  # analysis.hotspots.HotspotParams() defaults
+    p.add_argument("--permutations", type=int, default=d["permutations"],
+                   help=f"permutations (default {d['permutations']})")
+    p.add_argument("--seed", type=int, default=d["seed"], help="random seed, for reproducible p-values")
+    p.add_argument("--correction", choices=CORRECTIONS, default=d["correction"], help="multiple-testing correction")
     p.add_argument("--weights", choices=METHODS, default="queen", help="spatial weights (default queen)")
 
 
 def _params(args: argparse.Namespace) -> HotspotParams:
+    from analysis.hotspots import HotspotParams
+
     try:
         return HotspotParams(permutations=args.permutations, seed=args.seed, correction=args.correction,
                              alpha=getattr(args, "alpha", HotspotParams().alpha))
@@ -156,7 +171,7 @@ def _cmd_rates(args: argparse.Namespace) -> int:
     from atlas.analyses import rates_table
 
     table = rates_table(_store(), args.dataset, args.level, args.grain, period=args.period, **_scope(args))
-    return _emit(table, args, _DISCLOSURE["rates"])
+    return _emit(table, args, _disclosure("rates"))
 
 
 def _cmd_smoothed(args: argparse.Namespace) -> int:
@@ -164,21 +179,21 @@ def _cmd_smoothed(args: argparse.Namespace) -> int:
 
     table = smoothed_rates_table(_store(), args.dataset, args.level, args.grain, period=args.period,
                                  **_scope(args), weights_method=args.weights)
-    return _emit(table, args, _DISCLOSURE["smoothed"])
+    return _emit(table, args, _disclosure("smoothed"))
 
 
 def _cmd_rolling(args: argparse.Namespace) -> int:
     from atlas.area_statistics import rolling_rates_table
 
     table = rolling_rates_table(_store(), args.dataset, args.level, **_scope(args))
-    return _emit(table, args, _DISCLOSURE["rolling"])
+    return _emit(table, args, _disclosure("rolling"))
 
 
 def _cmd_concentration(args: argparse.Namespace) -> int:
     from atlas.area_statistics import concentration_table
 
     table = concentration_table(_store(), args.dataset, args.level, args.grain, period=args.period, **_scope(args))
-    return _emit(table, args, _DISCLOSURE["concentration"])
+    return _emit(table, args, _disclosure("concentration"))
 
 
 def _cmd_moran(args: argparse.Namespace) -> int:
@@ -186,7 +201,7 @@ def _cmd_moran(args: argparse.Namespace) -> int:
 
     table = global_moran_table(_store(), args.dataset, args.level, args.grain, period=args.period, **_scope(args),
                                on=args.on, params=_params(args), weights_method=args.weights)
-    return _emit(table, args, _DISCLOSURE["moran"])
+    return _emit(table, args, _disclosure("moran"))
 
 
 def _cmd_hotspots(args: argparse.Namespace) -> int:
@@ -194,7 +209,7 @@ def _cmd_hotspots(args: argparse.Namespace) -> int:
 
     table = hotspots_table(_store(), args.dataset, args.level, args.grain, period=args.period, **_scope(args),
                            statistic=args.statistic, params=_params(args), weights_method=args.weights)
-    return _emit(table, args, _DISCLOSURE["hotspots"])
+    return _emit(table, args, _disclosure("hotspots"))
 
 
 def _cmd_emerging(args: argparse.Namespace) -> int:
@@ -202,7 +217,7 @@ def _cmd_emerging(args: argparse.Namespace) -> int:
 
     table = emerging_table(_store(), args.dataset, args.level, args.grain, period=args.period, **_scope(args),
                            time_lag=args.time_lag, alpha=args.alpha, fdr=args.fdr, weights_method=args.weights)
-    return _emit(table, args, _DISCLOSURE["emerging"])
+    return _emit(table, args, _disclosure("emerging"))
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -211,10 +226,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     table = compare_table(_store(), args.dataset, args.level, args.grain, period=args.period, against=args.against,
                           **_scope(args), alpha=args.alpha,
                           params=_params(args), weights_method=args.weights)
-    return _emit(table, args, _DISCLOSURE["compare"])
+    return _emit(table, args, _disclosure("compare"))
 
 
 def _cmd_priority(args: argparse.Namespace) -> int:
+    from analysis.priority import PriorityWeights
     from atlas.analyses import priority_table
 
     weights = PriorityWeights(rate=args.w_rate, volume=args.w_volume, hotspot=args.w_hotspot, trend=args.w_trend,
@@ -222,7 +238,7 @@ def _cmd_priority(args: argparse.Namespace) -> int:
     table = priority_table(_store(), args.dataset, args.level, args.grain, period=args.period, **_scope(args),
                            weights=weights, params=_params(args), weights_method=args.weights,
                            recent_periods=args.recent, top_n=args.top)
-    return _emit(table, args, _DISCLOSURE["priority"])
+    return _emit(table, args, _disclosure("priority"))
 
 
 def _cmd_seed(args: argparse.Namespace) -> int:
@@ -233,6 +249,13 @@ def _cmd_seed(args: argparse.Namespace) -> int:
     return _emit(table, args, seed_count_columns(table))
 
 
+def _disclosure(command: str) -> Mapping[str, Sequence[str]]:
+    """The disclosure rules of ``command`` (atlas.publication.DISCLOSURE)."""
+    from atlas.publication import DISCLOSURE
+
+    return DISCLOSURE[command]
+
+
 def _store():
     from store import Store
 
@@ -241,6 +264,8 @@ def _store():
 
 def _emit(table: pd.DataFrame, args: argparse.Namespace, disclosure: Mapping[str, Sequence[str]]) -> int:
     """Print notes to stderr, apply publication mode if asked, write the CSV."""
+    from ingest.report import escape_formula_text
+
     for note in table.attrs.get("notes", []):
         print(f"note: {note}", file=sys.stderr)
     if args.publication:
@@ -256,6 +281,9 @@ def publish(
     symbol: str = "<",
 ) -> pd.DataFrame:
     """atlas.publication.publish with explicit rules, printing its note to stderr (the CLI's original signature)."""
+    from atlas.publication import NOTE_ATTR
+    from atlas.publication import publish as publish_table
+
     out = publish_table(table, command, threshold, symbol, rules=disclosure)
     print(out.attrs[NOTE_ATTR], file=sys.stderr)
     return out

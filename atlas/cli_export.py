@@ -11,9 +11,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from atlas.cli_choices import (
+    EXPORT_TABLES, MAP_FORMATS, MAP_MEASURES, MAP_ORIENTATIONS, MAP_PALETTES, MAP_PAPERS, MAP_SCHEMES,
+)
 from geo.attribution import PUBLICATION_THRESHOLD, disclosure_text
-from geo.classify import SCHEMES, parse_breaks
 from geo.schema import DENOMINATORS, GRAINS, LEVELS, AtlasError
+
+# Building the parser imports only argparse and constant modules (atlas.cli_choices holds copies of the
+# choices of atlas.exports, geo.static_maps, geo.classify, geo.maps and geo.print_page); the commands
+# import those modules when they run, so `atlas map --help` does not load pandas or matplotlib.
 
 _PUB_HELP = (f"publication mode: counts 1-{PUBLICATION_THRESHOLD - 1} suppressed (shown as "
              f"'<{PUBLICATION_THRESHOLD}', hatched on maps) and the figures derived from them blanked")
@@ -21,26 +27,22 @@ _PUB_HELP = (f"publication mode: counts 1-{PUBLICATION_THRESHOLD - 1} suppressed
 
 def add_export_commands(sub: argparse._SubParsersAction) -> None:
     """Register `map`, `briefing` and `export` on the `atlas` parser."""
-    from atlas.exports import TABLES
-    from geo.maps import PALETTE_LABELS
-    from geo.print_page import FORMATS, ORIENTATIONS, PAPER_INCHES
-    from geo.static_maps import MEASURES
-
     m = sub.add_parser("map", help="static map of one measure as PNG (300 dpi), SVG or PDF",
                        description="Static map of one measure (same classes and colours as the dashboard's map).")
     _scope_args(m, level_default="ward")
-    m.add_argument("--measure", choices=list(MEASURES), default="rate",
+    m.add_argument("--measure", choices=list(MAP_MEASURES), default="rate",
                    help="count, rate, eb_rate (smoothed), lisa, gi_bin or ehsa (default rate)")
     m.add_argument("--period", help="the period to map, e.g. 2024/25 (default: the latest)")
     m.add_argument("--periods", help="comma-separated periods for small multiples on shared classes, "
                                      "e.g. 2021/22,2022/23,2023/24,2024/25")
-    m.add_argument("--scheme", choices=list(SCHEMES), default="quantiles", help="classification (default quantiles)")
+    m.add_argument("--scheme", choices=list(MAP_SCHEMES), default="quantiles",
+                   help="classification (default quantiles)")
     m.add_argument("--classes", "-k", dest="k", type=int, default=5, help="number of classes (default 5)")
     m.add_argument("--breaks", help="upper bounds for --scheme fixed, e.g. '5,10,20,40'")
-    m.add_argument("--palette", choices=list(PALETTE_LABELS), default="YlOrRd", help="colours (default YlOrRd)")
-    m.add_argument("--format", choices=list(FORMATS), help="default: from the --out suffix")
-    m.add_argument("--paper", choices=list(PAPER_INCHES), default="a4")
-    m.add_argument("--orientation", choices=list(ORIENTATIONS), default="landscape")
+    m.add_argument("--palette", choices=list(MAP_PALETTES), default="YlOrRd", help="colours (default YlOrRd)")
+    m.add_argument("--format", choices=list(MAP_FORMATS), help="default: from the --out suffix")
+    m.add_argument("--paper", choices=list(MAP_PAPERS), default="a4")
+    m.add_argument("--orientation", choices=list(MAP_ORIENTATIONS), default="landscape")
     m.add_argument("--labels", type=int, default=0, metavar="N", help="name the top N areas (numeric measures)")
     m.add_argument("--no-localities", action="store_true", help="leave out the locality outlines")
     m.add_argument("--context", action="store_true", help="draw local authorities around the mapped area")
@@ -66,8 +68,8 @@ def add_export_commands(sub: argparse._SubParsersAction) -> None:
                        description="Write one analysis table as CSV or XLSX with the command line's suppression "
                                    "rules; text cells that could run as spreadsheet formulas are escaped.")
     _scope_args(e, level_default="ward")
-    e.add_argument("--table", choices=list(TABLES), required=True,
-                   help="; ".join(f"{k}: {v.help}" for k, v in TABLES.items()))
+    e.add_argument("--table", choices=list(EXPORT_TABLES), required=True,
+                   help="; ".join(f"{k}: {v}" for k, v in EXPORT_TABLES.items()))
     e.add_argument("--period", help="one period (rates, hotspots, ...), the last period (emerging, priority) "
                                     "or the last financial year (seed)")
     e.add_argument("--against", help="compare: the earlier period")
@@ -88,6 +90,7 @@ def _scope_args(p: argparse.ArgumentParser, level_default: str) -> None:
 
 def _cmd_map(args: argparse.Namespace) -> int:
     from atlas.exports import build_map
+    from geo.classify import parse_breaks
 
     periods = [p.strip() for p in args.periods.split(",") if p.strip()] if args.periods else None
     breaks = parse_breaks(args.breaks) if args.breaks else None

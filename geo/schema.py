@@ -43,6 +43,11 @@ DENOMINATORS: dict[str, str] = {
 
 SYNTHETIC_LABEL = "synthetic demo data"
 
+# Spatial weights methods (geo.weights) and multiple-testing corrections (analysis.hotspots): defined
+# here, in a module without heavy imports, so the `atlas` parser can offer them without numpy/geopandas.
+WEIGHTS_METHODS: tuple[str, ...] = ("queen", "rook", "knn", "distance")
+CORRECTIONS: tuple[str, ...] = ("none", "fdr", "bonferroni")
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 

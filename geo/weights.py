@@ -29,7 +29,7 @@ from scipy.spatial import cKDTree
 from geo.schema import BNG, CODE, LAD_CODE, BoundaryError
 
 Method = Literal["queen", "rook", "knn", "distance"]
-METHODS: tuple[str, ...] = ("queen", "rook", "knn", "distance")
+from geo.schema import WEIGHTS_METHODS as METHODS  # noqa: E402  (defined there for the CLI's fast start)
 ISOLATE_POLICIES: tuple[str, ...] = ("nearest", "exclude")
 FUZZY_MODES: tuple[str, ...] = ("auto", "always", "never")
 # Fuzzy rook needs a shared stretch of boundary, not a corner: this many tolerances long.

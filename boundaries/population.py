@@ -16,7 +16,7 @@ import pandas as pd
 
 from boundaries._files import read_csv_text, read_user_csv
 from boundaries.hierarchy import parent_map
-from boundaries.load import load_areas
+from boundaries.load import load_area_table
 from boundaries.registry import DEFAULT_SET, BoundarySet, get_boundary_set, missing_level_message, user_dir, user_file
 from boundaries.validate import list_items, normalise_codes
 from geo.schema import CODE, DENOMINATORS, AtlasError, InputError, data_dir
@@ -95,7 +95,7 @@ def add_population(path: str | Path, boundary_set: str | BoundarySet, code_col: 
     def rows(mask: pd.Series) -> str:
         return list_items((np.flatnonzero(mask.to_numpy()) + 1).tolist())
 
-    codes = set(load_areas(bs.levels[0], bs)[CODE])
+    codes = set(load_area_table(bs.levels[0], bs)[CODE])
     unknown = ~df[CODE].isin(codes)
     if unknown.any():
         bad = list_items(df.loc[unknown, CODE])
@@ -133,7 +133,7 @@ def imd_table(boundary_set: str | BoundarySet = DEFAULT_SET) -> pd.DataFrame:
     out = out.astype({"imd_score": "float64", "imd_rank": "int64", "imd_decile": "int64"})
     if not bs.shipped:
         # A user LSOA set gets the shipped IMD rows whose codes it shares (the shipped file covers 7 LADs).
-        out = out[out[CODE].isin(set(load_areas("lsoa", bs)[CODE]))]
+        out = out[out[CODE].isin(set(load_area_table("lsoa", bs)[CODE]))]
     return out.sort_values(CODE, ignore_index=True)
 
 

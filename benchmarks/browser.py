@@ -1,12 +1,18 @@
 """Browser benchmark: the Streamlit app in headless Debian Chromium (Playwright), County Durham LSOAs.
 
-Usage: python benchmarks/browser.py [--json FILE] [--repeat N]
+Usage: python benchmarks/browser.py [--json FILE] [--repeat N] [--areas N]
 
 Measures (a) cold start to the first Gi* hot spot map (a shared link: /map-explorer?...&measure=gi_bin),
 (b) the first page after the server is up,
 (c) period and measure changes on the Map explorer, (d) the map payload on the websocket, and, on
 its own line, a first start that also generates the demo dataset. Each server gets a fresh temp
 ATLAS_STORE; apart from the generation row the demo is built beforehand with `python -m atlas demo`.
+
+With --areas N (e.g. 5000) it measures a large map instead: the England LSOA 2011 set from
+../shared/data registered with `atlas boundaries add`, its population with `atlas population add`, and
+seeded synthetic monthly counts for the whole local authorities nearest Medway (by the mean of their
+LSOA centroids) until N LSOAs are covered; the Map explorer link opens with no area filter, so the
+map shows every LSOA of those authorities.
 """
 
 from __future__ import annotations
@@ -42,6 +48,21 @@ GI_TITLE = "Gi* hot and cold spots"
 MEASURE_CYCLE = ("Rate per 1,000", "Smoothed rate per 1,000 (empirical Bayes)", "LISA cluster (local Moran's I)",
                  "Incidents", GI_TITLE)
 POLL_S = 0.02
+BIG_SET = "england-lsoa-2011"
+BIG_DATASET = "synthetic-large-map"
+BIG_ORIGIN_LAD = "E06000035"  # Medway: authorities are taken nearest first from here
+BIG_MONTHS = 72
+BIG_SEED = 20240101
+# In the st_folium iframe: how many of the atlas outline layer's polygons are drawn in view, counted
+# after two animation frames (Leaflet's canvas renderer redraws on the next frame). `_parts` holds a
+# polygon's projected rings clipped to the view, for SVG and canvas alike: empty = not drawn.
+DRAWN_JS = """() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => {
+    const areas = window.atlasAreas;
+    if (!areas || !areas._map) { resolve(-1); return; }
+    let n = 0;
+    areas.eachLayer((l) => { if (l._parts && l._parts.length && l.feature.properties._fill) { n += 1; } });
+    resolve(n);
+})))"""
 
 
 @dataclass
@@ -128,8 +149,17 @@ def _check_errors(page) -> None:
         raise AssertionError(f"the app shows an error: {errors.first.inner_text()}")
 
 
-def _wait_map(page, title: str, timeout: float = 120):
-    """Poll until an st_folium iframe's legend starts with `title` and it has visible polygons; returns the frame."""
+def drawn_polygons(frame) -> int:
+    """Polygons of the atlas outline layer drawn in view and styled (SVG or canvas renderer); -1 before the map."""
+    return int(frame.evaluate(DRAWN_JS))
+
+
+def _wait_map(page, title: str, timeout: float = 120, n_areas: int = 1):
+    """Poll until an st_folium iframe's legend contains `title` and at least `n_areas` polygons are drawn.
+
+    Renderer-independent: a canvas map (geo.maps.CANVAS_THRESHOLD) has no SVG paths to count.
+    Returns the frame.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for frame in page.frames:
@@ -137,15 +167,14 @@ def _wait_map(page, title: str, timeout: float = 120):
                 continue
             try:
                 legend = frame.locator(".atlas-legend")
-                if legend.count() and title in legend.first.inner_text(timeout=200):
-                    paths = frame.locator("path.leaflet-interactive")
-                    if paths.count() and paths.first.is_visible():
-                        return frame
+                if legend.count() and title in legend.first.inner_text(timeout=200) \
+                        and legend.first.is_visible() and drawn_polygons(frame) >= n_areas:
+                    return frame
             except Exception:  # the frame was detached by a rerun between the checks: look again
                 continue
         _check_errors(page)
         time.sleep(POLL_S)
-    raise TimeoutError(f"no map titled {title!r} after {timeout}s")
+    raise TimeoutError(f"no map titled {title!r} with {n_areas} polygons drawn after {timeout}s")
 
 
 def _pick(page, label: str, option: str) -> float:
@@ -192,10 +221,10 @@ def cold_start(pw, dataset: str, results: dict, payload: list) -> None:
     try:
         t_health = server.wait_healthy()
         page.goto(_map_url(server.url, dataset, measure="gi_bin"), wait_until="domcontentloaded")
-        gi = _wait_map(page, GI_TITLE)
+        gi = _wait_map(page, GI_TITLE, n_areas=N_AREAS)
         t_gi = time.perf_counter() - server.t0
         results.setdefault("a", []).append((t_gi, t_health))
-        ngi = gi.locator("path.leaflet-interactive").count()
+        ngi = drawn_polygons(gi)
         if ngi != N_AREAS:
             raise AssertionError(f"expected {N_AREAS} LSOA polygons, the map has {ngi}")
         page.wait_for_timeout(1000)  # let the rerun's trailing messages arrive
@@ -211,7 +240,7 @@ def cold_start(pw, dataset: str, results: dict, payload: list) -> None:
 
         def step(row: str, label: str, option: str, title: str) -> None:
             t = _pick(page, label, option)
-            _wait_map(page, title)
+            _wait_map(page, title, n_areas=N_AREAS)
             done = time.perf_counter()
             # Split: until the map's delta arrives on the websocket (server: script rerun, map build) and after
             # it (browser: component iframe loads the HTML, Leaflet draws the polygons).
@@ -233,6 +262,185 @@ def cold_start(pw, dataset: str, results: dict, payload: list) -> None:
         browser.close()
         server.stop()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _big_store(n_target: int) -> tuple[Path, int, list[str]]:
+    """A temp ATLAS_HOME with the England LSOA set, its population and synthetic counts for ~n_target LSOAs.
+
+    Local authorities are whole and taken nearest first from Medway (distance between the means of
+    their LSOA centroids) until n_target LSOAs are covered. Returns (home, LSOAs covered, LAD codes).
+    """
+    import geopandas as gpd
+    import numpy as np
+    import pandas as pd
+
+    from geo.schema import shared_data_dir
+
+    shared = shared_data_dir()
+    home = Path(tempfile.mkdtemp(prefix="atlas-browser-big-"))
+    env = {**os.environ, "ATLAS_HOME": str(home), "ATLAS_STORE": str(home / "atlas.duckdb")}
+
+    def atlas(*args: str) -> None:
+        subprocess.run([sys.executable, "-m", "atlas", *args], cwd=ROOT, env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+
+    lsoa_file = shared / "boundaries" / "england_lsoa_2011.parquet"
+    atlas("boundaries", "add", str(lsoa_file), "--name", BIG_SET, "--level", "lsoa")
+    pop = pd.read_csv(shared / "population" / "lsoa_population.csv").rename(columns={"lsoa_code": "code"})
+    pop.to_csv(home / "population.csv", index=False)
+    atlas("population", "add", str(home / "population.csv"), "--boundaries", BIG_SET)
+
+    areas = gpd.read_parquet(lsoa_file, columns=["code", "lad_code", "geometry"])
+    cent = areas.geometry.centroid
+    lad = pd.DataFrame({"lad": areas["lad_code"], "x": cent.x, "y": cent.y}).groupby("lad").agg(
+        x=("x", "mean"), y=("y", "mean"), n=("x", "size"))
+    o = lad.loc[BIG_ORIGIN_LAD]
+    lad["d"] = np.hypot(lad["x"] - o["x"], lad["y"] - o["y"])
+    lad = lad.sort_values(["d", "n"], kind="stable")
+    take = int(np.searchsorted(lad["n"].cumsum().to_numpy(), n_target) + 1)
+    lads = lad.index[:take].tolist()
+    chosen = areas[areas["lad_code"].isin(lads)].reset_index(drop=True)
+    # Seeded Poisson counts: a smooth surface (two bumps) with a seasonal cycle, so maps have classes.
+    rng = np.random.default_rng(BIG_SEED)
+    x = chosen.geometry.centroid.x.to_numpy()
+    y = chosen.geometry.centroid.y.to_numpy()
+    x, y = (x - x.mean()) / x.std(), (y - y.mean()) / y.std()
+    surface = 1.0 + 3.0 * np.exp(-((x - 0.8) ** 2 + (y + 0.3) ** 2)) + 2.0 * np.exp(-((x + 1) ** 2 + (y - 0.5) ** 2) * 2)
+    months = pd.period_range("2019-04", periods=BIG_MONTHS, freq="M")
+    season = 1 + 0.2 * np.sin(2 * np.pi * np.arange(BIG_MONTHS) / 12)
+    counts = rng.poisson(np.outer(surface, season))
+    pd.DataFrame({"area_code": np.repeat(chosen["code"].to_numpy(), BIG_MONTHS),
+                  "period": np.tile(months.astype(str), len(chosen)),
+                  "count": counts.ravel()}).to_csv(home / "counts.csv", index=False)
+    atlas("import", str(home / "counts.csv"), "--dataset", BIG_DATASET, "--boundaries", BIG_SET)
+    return home, len(chosen), lads
+
+
+def large_map(pw, home: Path, n_areas: int, results: dict, payload: list) -> None:
+    """(L) one fresh server on the large store: first draw, a second draw in a new tab, period changes."""
+    browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    received: list[tuple[float, bytes]] = []
+
+    def on_ws(ws):
+        ws.on("framereceived", lambda p: received.append(
+            (time.perf_counter(), p if isinstance(p, bytes) else p.encode())))
+
+    page.on("websocket", on_ws)
+    server = Server(home)
+    q = urlencode({"dataset": BIG_DATASET, "level": "lsoa", "grain": "month", "measure": "rate"})
+    url = f"{server.url}/map-explorer?{q}"
+    title = "Rate per 1,000"
+    try:
+        server.wait_healthy()
+        t = time.perf_counter()
+        page.goto(url, wait_until="domcontentloaded")
+        frame = _wait_map(page, title, timeout=300, n_areas=n_areas)
+        done = time.perf_counter()
+        results.setdefault("first", []).append(done - t)
+        results.setdefault("first_server", []).append(
+            next((ts for ts, b in list(received) if ts >= t and b"leaflet" in b), done) - t)
+        if drawn_polygons(frame) != n_areas:
+            raise AssertionError(f"expected {n_areas} polygons drawn, the map has {drawn_polygons(frame)}")
+        page.wait_for_timeout(1000)
+        if not payload:
+            payload.append(max(_sizes_with(received, b"leaflet"), default=0))
+            check_hover_and_click(page, frame, n_areas)
+        # Another tab, same server: every table is cached; what is left is the page, the map build and the browser.
+        other = browser.new_page(viewport={"width": 1400, "height": 1400})
+        seen: list[tuple[float, bytes]] = []
+        other.on("websocket", lambda ws: ws.on("framereceived", lambda p: seen.append(
+            (time.perf_counter(), p if isinstance(p, bytes) else p.encode()))))
+        t = time.perf_counter()
+        other.goto(url, wait_until="domcontentloaded")
+        _wait_map(other, title, timeout=120, n_areas=n_areas)
+        done = time.perf_counter()
+        results.setdefault("second", []).append(done - t)
+        results.setdefault("second_server", []).append(
+            next((ts for ts, b in list(seen) if b"leaflet" in b), done) - t)
+        other.close()
+
+        period = re.search(r"[?&]period=([^&]+)", page.url)
+        latest = period.group(1) if period else None
+        if not latest or not re.fullmatch(r"\d{4}-\d{2}", latest):
+            raise AssertionError(f"expected a YYYY-MM period in the URL, got {page.url}")
+        y, m = map(int, latest.split("-"))
+        for i in range(1, 6):
+            mm = (y * 12 + m - 1) - i
+            target = f"{mm // 12:04d}-{mm % 12 + 1:02d}"
+            t = _pick(page, "Period", target)
+            _wait_map(page, f"{title}, {target}", n_areas=n_areas)
+            done = time.perf_counter()
+            arrived = next((ts for ts, b in list(received) if ts >= t and b"leaflet" in b), done)
+            results.setdefault("period", []).append(done - t)
+            results.setdefault("period_server", []).append(arrived - t)
+            sizes = [len(b) for ts, b in list(received) if ts >= t and b"leaflet" in b]
+            results.setdefault("period_bytes", []).append(max(sizes, default=0))
+    finally:
+        browser.close()
+        server.stop()
+
+
+def check_hover_and_click(page, frame, n_areas: int) -> None:
+    """Hovering an area shows its tooltip, clicking opens its profile; above CANVAS_THRESHOLD on the canvas (no SVG paths)."""
+    from geo.maps import CANVAS_THRESHOLD
+
+    x, y, renderer = frame.evaluate("""() => {
+        const areas = window.atlasAreas, map = areas._map, layer = areas.getLayers()[Math.floor(areas.getLayers().length / 2)];
+        const p = map.latLngToContainerPoint(layer.getCenter());
+        return [p.x, p.y, layer._renderer instanceof L.Canvas ? "canvas" : "svg"];
+    }""")
+    if renderer != ("canvas" if n_areas > CANVAS_THRESHOLD else "svg"):
+        raise AssertionError(f"unexpected renderer for {n_areas} areas: {renderer}")
+    box = frame.locator(".leaflet-container").first
+    box.hover(position={"x": x, "y": y})
+    tooltip = frame.locator(".leaflet-tooltip")
+    tooltip.wait_for(timeout=10_000)
+    if "Incidents" not in tooltip.inner_text():
+        raise AssertionError(f"unexpected tooltip: {tooltip.inner_text()}")
+    box.click(position={"x": x, "y": y})
+    page.get_by_text("Rank by rate").first.wait_for(timeout=60_000)
+
+
+def run_large(repeat: int, n_target: int) -> tuple[list[Result], str] | None:
+    """The --areas run; None (with a message) when ../shared/data is absent."""
+    from playwright.sync_api import sync_playwright
+
+    from geo.schema import shared_data_dir
+
+    shared = shared_data_dir()
+    if shared is None or not (shared / "boundaries" / "england_lsoa_2011.parquet").is_file() \
+            or not (shared / "population" / "lsoa_population.csv").is_file():
+        print("skipped: --areas needs ../shared/data (boundaries/england_lsoa_2011.parquet and "
+              "population/lsoa_population.csv; or set ATLAS_SHARED_DATA)", file=sys.stderr)
+        return None
+    t = time.perf_counter()
+    home, n_areas, lads = _big_store(n_target)
+    built = time.perf_counter() - t
+    raw: dict = {}
+    payload: list = []
+    try:
+        with sync_playwright() as pw:
+            for _ in range(repeat):
+                large_map(pw, home, n_areas, raw, payload)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    what = (f"{n_areas:,} LSOAs of {len(lads)} whole local authorities nearest {BIG_ORIGIN_LAD} (Medway): "
+            f"{', '.join(lads)}; synthetic Poisson counts, {BIG_MONTHS} months, seed {BIG_SEED}; "
+            f"store built in {built:.0f} s (not timed)")
+    rows = [
+        Result(f"(L1) first visit (server up, cold caches) -> rate map drawn ({n_areas:,} polygons)", raw["first"],
+               "<= 3 s", 3.0, notes=["includes the first script run: rates for every area x month, classes, "
+                                     "outlines simplified and serialised", _split(raw, "first")]),
+        Result("(L2) new tab, same server (tables cached) -> map drawn", raw["second"], "<= 3 s", 3.0,
+               notes=["the page's own start (Streamlit's frontend, the sidebar) included", _split(raw, "second")]),
+        Result("(L3) change period (sidebar select), map re-drawn", raw["period"], "<= 1 s", 1.0,
+               notes=[_split(raw, "period"),
+                      f"largest map frame per change median {statistics.median(raw['period_bytes']) / 1e6:.3f} MB"]),
+        Result("(L4) map payload: largest websocket frame with the map", [payload[0] / 1e6], "context", None,
+               unit="MB"),
+    ]
+    return rows, what
 
 
 def first_page(pw, with_demo: bool) -> tuple[float, float]:
@@ -333,14 +541,23 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", type=Path, help="also write the results as JSON to this file")
     ap.add_argument("--repeat", type=int, default=3, help="cold starts / first-page starts (median reported)")
+    ap.add_argument("--areas", type=int, metavar="N",
+                    help="measure a large map instead: ~N LSOAs from ../shared/data (e.g. 5000)")
     args = ap.parse_args(argv)
     if not CHROMIUM.exists():
         print(f"{CHROMIUM} is not installed", file=sys.stderr)
         return 1
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    rows = run(args.repeat)
-    print(f"Hotspot Atlas browser benchmark, {stamp}\nmachine: {machine()}\n"
-          f"data: synthetic demo, County Durham ({AREA}) LSOAs, {N_AREAS} areas x 72 months, grain month\n")
+    if args.areas:
+        large = run_large(args.repeat, args.areas)
+        if large is None:
+            return 0
+        rows, what = large
+        print(f"Hotspot Atlas browser benchmark (large map), {stamp}\nmachine: {machine()}\ndata: {what}\n")
+    else:
+        rows = run(args.repeat)
+        print(f"Hotspot Atlas browser benchmark, {stamp}\nmachine: {machine()}\n"
+              f"data: synthetic demo, County Durham ({AREA}) LSOAs, {N_AREAS} areas x 72 months, grain month\n")
     print(markdown(rows))
     if args.json:
         args.json.write_text(json.dumps({"date": stamp, "machine": machine(), "rows": [

@@ -10,7 +10,7 @@ No streamlit here; the elements render in a plain folium HTML page too.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 
 from branca.element import Element, Figure, MacroElement
 from folium.template import Template
@@ -39,22 +39,44 @@ class _RawScript(Element):
 
 
 class AreaOutlines(MacroElement):
-    """The areas as one L.geoJson layer (feature id = area code), filled from each feature's ``_fill``."""
+    """The areas as one L.geoJson layer (feature id = area code), filled from each feature's ``_fill``.
+
+    The outlines arrive compact (geo.maps.encode_outlines: delta-coded integer rings) and are decoded
+    here into GeoJSON features; ``_i`` is each feature's position, which the style layer's arrays follow.
+    """
 
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-            var {{ this.get_name() }} = L.geoJson({{ this.geojson }}, {
-                style: function (f) {
-                    var p = f.properties || {};
-                    return {fillColor: p._fill || {{ this.no_data|tojson }}, color: {{ this.outline|tojson }},
-                            weight: {{ this.weight }}, fillOpacity: {{ this.opacity }}};
-                }
-            });
+            var {{ this.get_name() }} = (function (src) {
+                var features = src.ids.map(function (id, i) {
+                    var polygons = src.shapes[i].map(function (polygon) {
+                        return polygon.map(function (ring) {
+                            var out = new Array(ring.length / 2), x = 0, y = 0;
+                            for (var j = 0; j < ring.length; j += 2) {
+                                x += ring[j]; y += ring[j + 1];
+                                out[j / 2] = [x / src.scale, y / src.scale];
+                            }
+                            return out;
+                        });
+                    });
+                    return {type: "Feature", id: id, properties: {_i: i},
+                            geometry: {type: "MultiPolygon", coordinates: polygons}};
+                });
+                var layer = L.geoJson({type: "FeatureCollection", features: features}, {
+                    style: function (f) {
+                        return {fillColor: f.properties._fill || {{ this.no_data|tojson }},
+                                color: {{ this.outline|tojson }}, weight: {{ this.weight }},
+                                fillOpacity: {{ this.opacity }}};
+                    }
+                });
+                layer.atlasKey = src.key;
+                return layer;
+            })({{ this.outlines }});
             {{ this.get_name() }}.on("mouseover", function (e) { e.layer.setStyle({{ this.highlight|tojson }}); });
             {{ this.get_name() }}.on("mouseout", function (e) { {{ this.get_name() }}.resetStyle(e.layer); });
             {{ this.get_name() }}.bindTooltip(function (layer) {
-                return (layer.feature.properties || {})._tip || "";
+                return layer.feature.properties._tip || "";
             }, {sticky: true});
             {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
             window.{{ this.registry }} = {{ this.get_name() }};
@@ -62,11 +84,11 @@ class AreaOutlines(MacroElement):
         """
     )
 
-    def __init__(self, geojson: str, no_data: str):
+    def __init__(self, outlines: str, no_data: str):
         super().__init__()
         self._name = "AreaOutlines"
         # Serialised once per set of areas (geo.maps.DisplayAreas) and inserted verbatim: it is JSON.
-        self.geojson, self.no_data = geojson, no_data
+        self.outlines, self.no_data = outlines, no_data
         self.outline, self.weight, self.opacity = OUTLINE_COLOUR, OUTLINE_WEIGHT, FILL_OPACITY
         self.highlight, self.registry = HIGHLIGHT, AREAS_GLOBAL
 
@@ -79,40 +101,51 @@ class AreaOutlines(MacroElement):
 
 
 class AreaStyle(MacroElement):
-    """Sets each area's fill colour and tooltip on the outline layer, by area code.
+    """Sets each area's fill colour and tooltip on the outline layer, as arrays in the outlines' order.
 
-    Tooltips travel as text (``rows``: code -> the values shown, one per label) and become an HTML
-    table in the browser, every piece escaped there: area names come from user files.
+    ``key`` is the outlines' key (geo.maps.DisplayAreas.key): a style built for other areas is not applied.
+    Colours travel as indices into ``palette``; tooltips as text columns (one per label, one value per
+    area), which become an HTML table in the browser, every piece escaped there: area names come from
+    user files. A tooltip's HTML is built when it first opens, not for every area up front.
     """
 
     _template = Template(
         """
         {% macro script(this, kwargs) %}
             (function () {
-                var fills = {{ this.fills|tojson }}, rows = {{ this.rows|tojson }}, labels = {{ this.labels|tojson }};
+                var key = {{ this.key|tojson }}, palette = {{ this.palette|tojson }};
+                var fill = {{ this.fill_index|tojson }}, columns = {{ this.columns|tojson }};
+                var labels = {{ this.labels|tojson }};
                 var areas = window.{{ this.registry }};
-                if (!areas) { return; }
+                if (!areas || areas.atlasKey !== key) { return; }
                 var esc = function (s) {
                     return String(s).replace(/[&<>"']/g, function (c) { return "&#" + c.charCodeAt(0) + ";"; });
                 };
+                var tip = function (i) {
+                    return "<table>" + labels.map(function (label, c) {
+                        return "<tr><th>" + esc(label) + "</th><td>" + esc(columns[c][i]) + "</td></tr>";
+                    }).join("") + "</table>";
+                };
                 areas.eachLayer(function (layer) {
-                    var p = layer.feature.properties = layer.feature.properties || {};
-                    var row = rows[layer.feature.id];
-                    p._fill = fills[layer.feature.id];
-                    p._tip = row ? "<table>" + row.map(function (v, i) {
-                        return "<tr><th>" + esc(labels[i]) + "</th><td>" + esc(v) + "</td></tr>";
-                    }).join("") + "</table>" : "";
-                    areas.resetStyle(layer);
+                    var p = layer.feature.properties, i = p._i;
+                    p._fill = palette[fill[i]];
+                    delete p._tip;
+                    Object.defineProperty(p, "_tip", {configurable: true, enumerable: false,
+                                                      get: function () { return tip(i); }});
+                    layer.setStyle({fillColor: p._fill});
                 });
             })();
         {% endmacro %}
         """
     )
 
-    def __init__(self, fills: Mapping[str, str], rows: Mapping[str, list[str]], labels: list[str]):
+    def __init__(self, key: str, fills: Sequence[str], columns: Sequence[Sequence[str]], labels: Sequence[str]):
         super().__init__()
         self._name = "AreaStyle"
-        self.fills, self.rows, self.labels, self.registry = dict(fills), dict(rows), list(labels), AREAS_GLOBAL
+        self.palette = list(dict.fromkeys(fills))
+        where = {c: i for i, c in enumerate(self.palette)}
+        self.key, self.fill_index = key, [where[c] for c in fills]
+        self.columns, self.labels, self.registry = [list(c) for c in columns], list(labels), AREAS_GLOBAL
 
 
 class LegendLayer(MacroElement):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import folium
 import geopandas as gpd
@@ -68,6 +70,7 @@ EHSA_COLOURS: dict[str, str] = {
 }
 FILL_PROP = "_fill"  # GeoJSON property carrying each area's class colour
 DISPLAY_TOLERANCE_M = 25.0
+MAX_DISPLAY_TOLERANCE_M = 100.0  # zoomed in on one street, outlines stay within 100 m of the true line
 COORD_DECIMALS = 5  # ~1 m at UK latitudes: below the simplification tolerance
 CANVAS_THRESHOLD = 3000  # features above which Leaflet draws on <canvas> instead of SVG
 
@@ -155,30 +158,90 @@ class DisplayAreas:
 
     The outlines depend only on which areas are shown, not on the measure or period, so the app
     builds them once per selection (views/_cache) and every map of that selection reuses them.
+    ``outlines`` is compact JSON (``encode_outlines``) that the page decodes into GeoJSON features;
+    the style layer sends its colours and tooltips as arrays in ``table`` order, checked by ``key``.
     """
 
     table: pd.DataFrame  # one row per area, the non-geometry columns (code, name, lad_code, ...)
-    geojson: str  # FeatureCollection, feature id = area code, no properties
+    outlines: str  # encode_outlines(): {"key", "scale", "ids", "shapes"}
     bounds: tuple[float, float, float, float]  # minx, miny, maxx, maxy (degrees)
+    key: str  # digest of the area codes in order: a style layer applies only to the outlines it was built for
 
     def __len__(self) -> int:
         return len(self.table)
 
 
-def display_areas(areas: gpd.GeoDataFrame, tolerance_m: float = DISPLAY_TOLERANCE_M) -> DisplayAreas:
-    """Simplify (topology kept), reproject to WGS84, round and serialise `areas` for a web map."""
+def _join_ints(values: np.ndarray) -> str:
+    return ",".join(values.astype(str).tolist())
+
+
+def encode_outlines(codes: Sequence[str], geoms: np.ndarray, decimals: int, key: str) -> str:
+    """(Multi)polygons as compact JSON: per area, polygons of rings of delta-coded integer coordinates.
+
+    Each ring is a flat list ``[x0, y0, dx1, dy1, ...]`` in units of 10^-decimals degrees (first vertex
+    absolute, then differences), about 2.5 times smaller than GeoJSON text; geo.map_layers decodes it in
+    the page. Integer units are exactly the rounded coordinates, so vertices shared by neighbours stay shared.
+    """
+    n = len(codes)
+    shapes: list[str] = []
+    if n:
+        kind, coords, offsets = shapely.to_ragged_array(geoms)
+        if kind == shapely.GeometryType.POLYGON:  # promote: one polygon per area
+            offsets = (*offsets, np.arange(n + 1))
+        elif kind != shapely.GeometryType.MULTIPOLYGON:
+            raise BoundaryError(f"outlines must be polygons, got {kind.name.lower()}")
+        ring_off, poly_off, geom_off = offsets
+        q = np.round(coords[:, :2] * 10**decimals).astype(np.int64)
+        delta = q.copy()
+        delta[1:] -= q[:-1]
+        delta[ring_off[:-1]] = q[ring_off[:-1]]  # each ring starts absolute
+        flat = delta.ravel()
+        rings = [_join_ints(flat[2 * a:2 * b]) for a, b in zip(ring_off[:-1], ring_off[1:])]
+        polys = ["[" + ",".join(f"[{r}]" for r in rings[a:b]) + "]" for a, b in zip(poly_off[:-1], poly_off[1:])]
+        shapes = ["[" + ",".join(polys[a:b]) + "]" for a, b in zip(geom_off[:-1], geom_off[1:])]
+    return (f'{{"key":{json.dumps(key)},"scale":{10**decimals},"ids":{json.dumps([str(c) for c in codes])},'
+            f'"shapes":[{",".join(shapes)}]}}')
+
+
+def display_tolerance(areas: gpd.GeoDataFrame, width_px: int = 1000, height_px: int = 520) -> float:
+    """Simplification tolerance (m) for the zoom at which the whole of `areas` fits a map of that size.
+
+    A quarter of a screen pixel at that zoom (Web Mercator metres per pixel x cos(latitude)), so the outlines
+    are exact to a pixel two zoom levels in (Leaflet simplifies further per zoom as it draws); clipped to
+    DISPLAY_TOLERANCE_M..MAX_DISPLAY_TOLERANCE_M: a county keeps ~25 m, 5,000 London and Kent LSOAs get ~57 m.
+    """
+    if len(areas) == 0 or areas.crs is None:
+        return DISPLAY_TOLERANCE_M
+    box = gpd.GeoSeries([shapely.box(*areas.total_bounds)], crs=areas.crs)  # 4 corners, not every vertex
+    minx, miny, maxx, maxy = box.to_crs(WGS84).total_bounds
+    lat = np.radians((miny + maxy) / 2)
+    span_x = max(maxx - minx, 1e-6) / 360  # fractions of the world's width (Web Mercator)
+    merc = lambda y: np.log(np.tan(np.pi / 4 + np.radians(y) / 2))  # noqa: E731
+    span_y = max(merc(maxy) - merc(miny), 1e-9) / (2 * np.pi)
+    zoom = np.floor(4 * min(np.log2(width_px / 256 / span_x), np.log2(height_px / 256 / span_y))) / 4  # snap 0.25
+    metres_per_px = 156_543.034 * np.cos(lat) / 2**zoom
+    return float(np.clip(0.25 * metres_per_px, DISPLAY_TOLERANCE_M, MAX_DISPLAY_TOLERANCE_M))
+
+
+def display_areas(areas: gpd.GeoDataFrame, tolerance_m: float | None = None) -> DisplayAreas:
+    """Simplify (topology kept), reproject to WGS84, round and serialise `areas` for a web map.
+
+    ``tolerance_m`` None: ``display_tolerance(areas)``, i.e. simplified for the zoom the map opens at.
+    """
     for col in (CODE, "geometry"):
         if col not in areas.columns:
             raise BoundaryError(f"boundaries lack the column {col!r} (columns: {list(areas.columns)})")
-    display = to_display_wgs84(simplify_for_display(areas, tolerance_m))
+    if tolerance_m is None:
+        tolerance_m = display_tolerance(areas)
+    # Coordinates to 1e-5 degrees (~1 m); to 1e-4 (~11 m) once the tolerance is at least four times that.
+    decimals = COORD_DECIMALS if tolerance_m < 4 * 11.1 else COORD_DECIMALS - 1
+    display = to_display_wgs84(simplify_for_display(areas, tolerance_m), decimals)
     codes = display[CODE].astype(str).to_numpy()
-    shapes = shapely.to_geojson(display.geometry.to_numpy())
-    features = ",".join(
-        f'{{"type":"Feature","id":{json.dumps(c)},"properties":{{}},"geometry":{g}}}' for c, g in zip(codes, shapes)
-    )
+    key = hashlib.sha1("\n".join(codes).encode()).hexdigest()[:16]
+    outlines = encode_outlines(codes, display.geometry.to_numpy(), decimals, key)
     table = pd.DataFrame(display.drop(columns="geometry")).assign(**{CODE: codes}).reset_index(drop=True)
     bounds = tuple(float(b) for b in display.total_bounds) if len(display) else (0.0, 0.0, 0.0, 0.0)
-    return DisplayAreas(table, f'{{"type":"FeatureCollection","features":[{features}]}}', bounds)
+    return DisplayAreas(table, outlines, bounds, key)
 
 
 @dataclass
@@ -194,7 +257,14 @@ class AtlasMap:
     layer: folium.FeatureGroup
     legend: Legend
     fills: dict[str, str]  # area code -> fill colour
-    tooltip: dict[str, dict[str, object]]  # area code -> {tooltip field: value shown}
+    shown: pd.DataFrame = field(repr=False)  # code and the tooltip columns, one row per area
+
+    @cached_property
+    def tooltip(self) -> dict[str, dict[str, object]]:
+        """Area code -> {tooltip field: value shown} (whole numbers as int, others to 2 dp, "no data")."""
+        cols = [c for c in self.shown.columns if c != "_code"]
+        values = {c: _shown(self.shown[c]) for c in cols}
+        return {code: {c: values[c][i] for c in cols} for i, code in enumerate(self.shown["_code"])}
 
     def standalone(self) -> folium.Map:
         """The whole map as one folium.Map (for an HTML page; the app uses base and layer)."""
@@ -241,6 +311,21 @@ def _tooltip_text(v: object) -> str:
     return f"{v:,}" if isinstance(v, int) else f"{v:,.2f}"
 
 
+def _texts(col: pd.Series) -> list[str]:
+    """The tooltip texts of a column: _tooltip_text of each _shown value, numbers formatted in bulk."""
+    if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+        missing = col.isna().tolist()
+        return ["no data" if na else v if type(v) is str else _tooltip_text(v)
+                for v, na in zip(col.astype(object).tolist(), missing)]
+    y = col.to_numpy(dtype=float, na_value=np.nan)
+    finite = np.isfinite(y)
+    whole = finite & (np.mod(np.where(finite, y, 0), 1) == 0)
+    out = np.full(len(y), "no data", dtype=object)
+    out[whole] = [f"{v:,}" for v in y[whole].astype(np.int64).tolist()]
+    out[finite & ~whole] = [f"{v:,.2f}" for v in y[finite & ~whole].tolist()]
+    return out.tolist()
+
+
 def _render(
     display: DisplayAreas,
     frame: pd.DataFrame,
@@ -251,12 +336,11 @@ def _render(
     attribution: str,
 ) -> AtlasMap:
     """Offline folium map of `display` filled with `frame`'s FILL_PROP colours, tooltips and an HTML legend."""
-    codes = frame[CODE].astype(str).tolist()
-    shown = {c: _shown(frame[c]) for c in tooltip_cols}
-    tooltip = {code: {c: shown[c][i] for c in tooltip_cols} for i, code in enumerate(codes)}
+    codes = frame[CODE].astype(str).tolist()  # display.table order: the order of the outlines
     labels = [str(a) for a in (aliases if aliases is not None else tooltip_cols)]
-    rows = {code: [_tooltip_text(v) for v in row.values()] for code, row in tooltip.items()}
-    fills = dict(zip(codes, frame[FILL_PROP].astype(str)))
+    columns = [_texts(frame[c]) for c in tooltip_cols]
+    fill_list = frame[FILL_PROP].astype(str).tolist()
+    fills = dict(zip(codes, fill_list))
 
     minx, miny, maxx, maxy = display.bounds
     n = len(display)
@@ -267,14 +351,15 @@ def _render(
         prefer_canvas=bool(n > CANVAS_THRESHOLD) if prefer_canvas is None else prefer_canvas,
         attribution=attribution,
     )
-    AreaOutlines(display.geojson, NO_DATA_COLOUR).add_to(base)
+    AreaOutlines(display.outlines, NO_DATA_COLOUR).add_to(base)
     base.get_root().header.add_child(Element(f"<style>{TOOLTIP_CSS}</style>"), name="atlas_tooltip_css")
     if n:
         base.fit_bounds([[miny, minx], [maxy, maxx]])
     layer = folium.FeatureGroup(name=legend.title, control=False)
-    AreaStyle(fills, rows, labels).add_to(layer)
+    AreaStyle(display.key, fill_list, columns, labels).add_to(layer)
     LegendLayer(legend.html).add_to(layer)
-    return AtlasMap(assert_offline(base), layer, legend, fills, tooltip)
+    shown = pd.DataFrame({"_code": codes, **{c: frame[c].to_numpy() for c in tooltip_cols}})
+    return AtlasMap(assert_offline(base), layer, legend, fills, shown)
 
 
 def _display(areas: gpd.GeoDataFrame | DisplayAreas, tolerance_m: float) -> DisplayAreas:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import folium
@@ -15,15 +16,19 @@ import shapely
 from geo import offline_assets
 from geo.maps import (
     CANVAS_THRESHOLD,
+    MAX_DISPLAY_TOLERANCE_M,
     NO_DATA_COLOUR,
     PALETTES,
     AtlasMap,
     build_categorical_map,
     build_choropleth,
     display_areas,
+    display_tolerance,
+    encode_outlines,
     simplify_for_display,
     to_display_wgs84,
 )
+from geo.map_layers import AreaOutlines, AreaStyle
 from geo.schema import AREA_CODE, BNG, CODE, COUNT, NAME, AtlasError, BoundaryError, data_dir
 
 GPKG = data_dir() / "boundaries" / "north_east_and_medway.gpkg"
@@ -48,6 +53,30 @@ def _counts(areas: gpd.GeoDataFrame, seed: int = 0) -> pd.DataFrame:
 
 def _html(m: AtlasMap) -> str:
     return m.standalone().get_root().render()
+
+
+def _decode_rings(shape: list) -> list:
+    """One area of encode_outlines() decoded as the page does (geo.map_layers.AreaOutlines): running sums."""
+    return [[np.cumsum(np.asarray(ring).reshape(-1, 2), axis=0) for ring in polygon] for polygon in shape]
+
+
+def _sent(m: AtlasMap) -> tuple[dict[str, str], dict[str, list[str]], list[str]]:
+    """What the page applies, decoded as the browser does: code -> fill colour, code -> tooltip texts, labels.
+
+    Checks that the arrays are in the rendered page and that the style is for these outlines (same key).
+    """
+    from jinja2.utils import htmlsafe_json_dumps
+
+    outlines = next(c for c in m.base._children.values() if isinstance(c, AreaOutlines))
+    style = next(c for c in m.layer._children.values() if isinstance(c, AreaStyle))
+    src = json.loads(outlines.outlines)
+    assert src["key"] == style.key and len(style.fill_index) == len(src["ids"])
+    html = _html(m)
+    for sent in (style.palette, style.fill_index, style.columns, style.labels):
+        assert str(htmlsafe_json_dumps(sent)) in html
+    fills = {code: style.palette[style.fill_index[i]] for i, code in enumerate(src["ids"])}
+    rows = {code: [col[i] for col in style.columns] for i, code in enumerate(src["ids"])}
+    return fills, rows, style.labels
 
 
 def test_rendered_map_has_no_internet_url(lsoa):
@@ -109,9 +138,8 @@ def test_colours_follow_counts_and_missing_areas_are_grey(lsoa):
     # Monotone: a larger count never gets a lighter class.
     ranks = [ramp.index(f) for f in fills]
     assert ranks == sorted(ranks)
-    # What the browser gets: each code's colour in the style layer, by feature id.
-    html = _html(m)
-    assert f'"{darl[CODE].iloc[-1]}": "{ramp[-1]}"' in html
+    # What the browser gets: each area's colour in the style layer, in the outlines' order.
+    assert _sent(m)[0] == m.fills
 
 
 def test_tooltip_shows_name_code_and_count(lsoa):
@@ -121,11 +149,11 @@ def test_tooltip_shows_name_code_and_count(lsoa):
     code = darl[CODE].iloc[0]
     assert list(m.tooltip[code]) == [NAME, CODE, COUNT]  # nothing else (lad columns) is sent
     assert m.tooltip[code][NAME] == darl[NAME].iloc[0]
-    html = _html(m)
+    _, rows, labels = _sent(m)
     shown = values.set_index(AREA_CODE)[COUNT][code]
-    assert f'"{code}": ["{darl[NAME].iloc[0]}", "{code}", "{shown:,}"]' in html  # sent as text, by code
-    assert '["Area", "Code", "Incidents"]' in html
-    assert "lad_name" not in html
+    assert rows[code] == [darl[NAME].iloc[0], code, f"{shown:,}"]  # sent as text, by position of the outline
+    assert labels == ["Area", "Code", "Incidents"]
+    assert "lad_name" not in _html(m)
 
 
 def test_tooltip_values_are_text_and_names_cannot_inject_markup(lsoa):
@@ -136,7 +164,7 @@ def test_tooltip_values_are_text_and_names_cannot_inject_markup(lsoa):
     hostile = darl.assign(**{NAME: "<img src=x onerror=alert(1)>"})
     html = _html(build_choropleth(hostile, _counts(hostile), COUNT))
     assert "<img src=x" not in html  # tojson escapes < in the page; the browser escapes again (esc)
-    assert "esc(labels[i])" in html and "esc(v)" in html
+    assert "esc(label)" in html and "esc(columns[c][i])" in html
 
 
 def test_legend_is_plain_html_without_d3(lsoa):
@@ -202,6 +230,36 @@ def test_display_coordinates_are_wgs84_rounded(lsoa):
     assert out.crs.to_epsg() == 4326
     assert ((coords[:, 0] > -3) & (coords[:, 0] < 1) & (coords[:, 1] > 51) & (coords[:, 1] < 55.5)).all()
     np.testing.assert_array_equal(coords, np.round(coords, 5))
+
+
+def test_outlines_decode_to_the_display_coordinates(lsoa):
+    """encode_outlines: delta-coded integers that the page's running sums turn back into the rounded vertices."""
+    darl = to_display_wgs84(simplify_for_display(lsoa[lsoa["lad_code"] == DARLINGTON], 25.0)).reset_index(drop=True)
+    src = json.loads(encode_outlines(darl[CODE].to_numpy(), darl.geometry.to_numpy(), 5, "k"))
+    assert src["ids"] == darl[CODE].tolist() and src["scale"] == 100_000 and src["key"] == "k"
+    for shape, geom in zip(src["shapes"], darl.geometry):
+        rings = _decode_rings(shape)
+        polygons = list(geom.geoms) if geom.geom_type == "MultiPolygon" else [geom]
+        assert len(rings) == len(polygons)
+        for got, polygon in zip(rings, polygons):
+            want = [polygon.exterior, *polygon.interiors]
+            assert len(got) == len(want)
+            for g, w in zip(got, want):
+                np.testing.assert_allclose(g / 1e5, np.asarray(w.coords), atol=1e-9)
+    # Neighbours keep identical shared vertices (same integers), as the rounded coordinates did.
+    shown = display_areas(lsoa[lsoa["lad_code"] == DARLINGTON])
+    assert json.loads(shown.outlines)["key"] == shown.key and len(shown) == len(darl)
+
+
+def test_tolerance_follows_the_zoom_the_map_opens_at(lsoa):
+    """A quarter of a pixel where the whole selection fits the map, 25..100 m: wider maps are coarser."""
+    durham = lsoa[lsoa["lad_code"] == DURHAM]
+    darl = lsoa[lsoa["lad_code"] == DARLINGTON]
+    assert 25.0 == display_tolerance(darl) <= display_tolerance(durham) < 35
+    # Every shipped LSOA (County Durham to Medway, ~400 km) opens ~3 zoom levels out: the 100 m cap.
+    assert display_tolerance(lsoa) == MAX_DISPLAY_TOLERANCE_M
+    wide, narrow = display_areas(lsoa), display_areas(durham)
+    assert len(wide.outlines) < 1.5 * len(narrow.outlines)  # 904 areas in not much more than 324's bytes
 
 
 def test_canvas_only_for_large_layers(lsoa):

@@ -395,6 +395,29 @@ def ranked(key: StoreKey, sel: Selection, period: str) -> pd.DataFrame:
     return r.sort_values(["rank", AREA_CODE], kind="stable", na_position="last").reset_index(drop=True)
 
 
+# A map rerun (a new period or measure) needs one period of tables that hold every period: reading
+# them through st.cache_data unpickles all of them on every read (~0.2 s each at 5,000 areas x 72
+# months). These hold one read-only copy per selection, with each period's rows, for slicing.
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _shared_rates(key: StoreKey, sel: Selection, smoothed: bool = False) -> tuple[pd.DataFrame, dict]:
+    """(rates() or smoothed_rates(), period -> row positions), read-only: callers take copies of slices."""
+    table = smoothed_rates(key, sel) if smoothed else rates(key, sel)
+    return table, table.groupby(PERIOD, sort=False, observed=True).indices
+
+
+def _rates_of(key: StoreKey, sel: Selection, period: str, smoothed: bool = False) -> pd.DataFrame:
+    table, rows = _shared_rates(key, sel, smoothed)
+    if not period:
+        return table
+    return table.iloc[rows.get(period, [])]
+
+
+@st.cache_data(show_spinner=False)
+def period_rates(key: StoreKey, sel: Selection, period: str) -> pd.DataFrame:
+    """rates() of one period (what the map shows), without unpickling every period's rows on each rerun."""
+    return _rates_of(key, sel, period).reset_index(drop=True)
+
+
 @st.cache_data(show_spinner=False)
 def measure_values(key: StoreKey, sel: Selection, measure: str, period: str) -> pd.DataFrame:
     """[area_code, period, value]: every period of the selection, or only `period` when given.
@@ -402,11 +425,12 @@ def measure_values(key: StoreKey, sel: Selection, measure: str, period: str) -> 
     ehsa needs `period` (its one table runs up to it); lisa and gi_bin given a period compute just that one.
     """
     if measure == "count":
-        t = rates(key, sel)[[AREA_CODE, PERIOD, COUNT]].rename(columns={COUNT: VALUE})
+        t = _rates_of(key, sel, period)[[AREA_CODE, PERIOD, COUNT]].rename(columns={COUNT: VALUE})
     elif measure == "rate":
-        t = rates(key, sel)[[AREA_CODE, PERIOD, "rate_per_1000"]].rename(columns={"rate_per_1000": VALUE})
+        t = _rates_of(key, sel, period)[[AREA_CODE, PERIOD, "rate_per_1000"]].rename(columns={"rate_per_1000": VALUE})
     elif measure == "eb_rate":
-        t = smoothed_rates(key, sel)[[AREA_CODE, PERIOD, "eb_rate_per_1000"]].rename(columns={"eb_rate_per_1000": VALUE})
+        t = _rates_of(key, sel, period, smoothed=True)[[AREA_CODE, PERIOD, "eb_rate_per_1000"]].rename(
+            columns={"eb_rate_per_1000": VALUE})
     elif measure in ("lisa", "gi_bin"):
         statistic, label = ("local_moran", "lisa_label") if measure == "lisa" else ("gi_star", "gi_label")
         table = hotspots(key, sel, statistic, period or None)

@@ -69,9 +69,10 @@ if len(periods) > 1:
 period = frame.period
 
 try:
-    base = _cache.rates(key, sel)
-    # A category map needs only this period (no classes over all periods): computed alone, it is fast.
-    values = _cache.measure_values(key, sel, measure, period if categorical else "")
+    base = _cache.period_rates(key, sel, period)
+    # Only this period's values (a category map computes just this period); the classes of a numeric
+    # measure come from every period (map_classes, cached), so periods share one legend.
+    values = _cache.measure_values(key, sel, measure, period)
     areas = _cache.display_areas(key, sel)
     classes = None if categorical else _cache.map_classes(key, sel, measure, scheme, int(k), breaks)
 except AtlasError as exc:

@@ -121,7 +121,7 @@ def roll_up_cells(
     _check_target(level, grain)
     n = len(coded)
     reasons: list[str] = []
-    reason = np.full(n, -1, dtype=np.int32)  # index into reasons; -1 = kept
+    reason = np.full(n, -1, dtype=np.int16)  # index into reasons; -1 = kept
 
     def give(mask: np.ndarray, text: str) -> None:
         if mask.any():
@@ -132,7 +132,7 @@ def roll_up_cells(
     # Areas: one target label per (from level, distinct code); a row takes its code's label.
     rank = {lv: i for i, lv in enumerate(LEVELS)}
     target_labels: list[np.ndarray] = []
-    target_of = np.full(n, -1, dtype=np.int64)  # index into the concatenated label list
+    target_of = np.full(n, -1, dtype=np.int32)  # index into the concatenated label list
     offset = 0
     for li, from_level in enumerate(coded.levels):
         rows = coded.level == li
@@ -158,7 +158,7 @@ def roll_up_cells(
             unmapped_code = np.zeros(len(coded.area_codes), dtype=bool)
             unmapped_code[used[pd.isna(labels)]] = True
             give(rows & unmapped_code[coded.area], f"area code not in the {from_level}->{level} lookup")
-        slot = np.full(len(coded.area_codes), -1, dtype=np.int64)
+        slot = np.full(len(coded.area_codes), -1, dtype=np.int32)
         slot[used] = offset + np.arange(used.size)
         _assign(target_of, rows, slot, coded.area)
         target_labels.append(np.asarray(labels, dtype=object))
@@ -166,7 +166,7 @@ def roll_up_cells(
 
     # Periods: one target label per (from grain, distinct label).
     period_labels: list[str] = []
-    period_of = np.full(n, -1, dtype=np.int64)
+    period_of = np.full(n, -1, dtype=np.int32)
     for gi, from_grain in enumerate(coded.grains):
         rows = (coded.grain == gi) & (reason < 0)
         if not rows.any():
@@ -183,7 +183,7 @@ def roll_up_cells(
         else:
             give(rows, f"{from_grain} periods do not fit inside {grain} periods (never split)")
             continue
-        slot = np.full(len(coded.periods), -1, dtype=np.int64)
+        slot = np.full(len(coded.periods), -1, dtype=np.int32)
         slot[used] = len(period_labels) + np.arange(used.size)
         _assign(period_of, rows, slot, coded.period)
         period_labels.extend(converted)
@@ -212,8 +212,9 @@ def roll_up_cells(
     area_codes, area_of = _relabel(all_labels, target_of[keep])
     periods, row_period = _relabel(np.asarray(period_labels, dtype=object), period_of[keep])
     n_periods = max(len(periods), 1)
-    key = area_of * n_periods + row_period
     size = len(area_codes) * n_periods
+    key = area_of.astype(np.int64 if size >= 2**31 else np.int32) * n_periods + row_period
+    del area_of, row_period
     rep = coded.repeat[keep]
     known = ~np.isnan(rep)
     if not known.any():
@@ -238,7 +239,7 @@ def roll_up_cells(
     repeat[n_known == 0] = np.nan
     return Cells(
         area_codes=area_codes, periods=tuple(periods.tolist()),
-        area=(cells // n_periods).astype(np.int64), period=(cells % n_periods).astype(np.int64),
+        area=(cells // n_periods).astype(np.int32), period=(cells % n_periods).astype(np.int32),
         count=np.rint(count).astype(np.int64), repeat=repeat, excluded=excluded,
     )
 
@@ -261,7 +262,7 @@ def _relabel(labels: np.ndarray, slots: np.ndarray) -> tuple[np.ndarray, np.ndar
     """(sorted unique labels of the used slots, each row's index into them) for rows given as slots."""
     used = np.flatnonzero(np.bincount(slots, minlength=labels.size)) if slots.size else np.empty(0, dtype=np.int64)
     uniq, inverse = np.unique(labels[used].astype(str), return_inverse=True)
-    slot_to = np.full(labels.size, -1, dtype=np.int64)
+    slot_to = np.full(labels.size, -1, dtype=np.int32)
     slot_to[used] = inverse
     return uniq.astype(object), slot_to[slots]
 

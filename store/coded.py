@@ -20,7 +20,7 @@ _KEYS = ("area_code", "level", "period", "grain", "category")
 
 def read_coded_counts(store: Any, dataset: str) -> CodedCounts:
     """``store``'s counts of ``dataset`` as CodedCounts; StoreError when there is no such dataset."""
-    with cow.read_connection(store.path) as con:
+    with cow.read_connection(store.path, reuse=False) as con:
         if not con.execute("SELECT 1 FROM datasets WHERE name = ?", [dataset]).fetchall():
             raise StoreError(f"no dataset named {dataset!r}")
         labels = {

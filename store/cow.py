@@ -158,8 +158,12 @@ def _return_instance(con: duckdb.DuckDBPyConnection) -> None:
 
 
 @contextmanager
-def read_connection(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Yield a short-lived read-only connection on the current store file (ATTACHed now, DETACHed after)."""
+def read_connection(path: Path, reuse: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Yield a short-lived read-only connection on the current store file (ATTACHed now, DETACHed after).
+
+    ``reuse=False`` closes the instance afterwards instead of keeping it idle: after a read of millions
+    of rows its buffers hold ~150 MB that a national command needs for the statistics.
+    """
     con = _take_instance()
     try:
         con.execute(f"ATTACH {_sql_literal(str(path))} AS store (READ_ONLY)")
@@ -175,4 +179,7 @@ def read_connection(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         except duckdb.Error:
             con.close()
         else:
-            _return_instance(con)
+            if reuse:
+                _return_instance(con)
+            else:
+                con.close()

@@ -87,7 +87,7 @@ class CodedCounts:
 
     def grain_periods(self) -> list[tuple[str, list[str]]]:
         """(grain, distinct period labels stored at that grain) for every stored grain."""
-        pairs = np.unique(self.grain.astype(np.int64) * len(self.periods) + self.period)
+        pairs = np.flatnonzero(np.bincount(self.grain.astype(np.int64) * len(self.periods) + self.period))
         out: dict[str, list[str]] = {}
         for g, p in zip(pairs // max(len(self.periods), 1), pairs % max(len(self.periods), 1)):
             out.setdefault(self.grains[int(g)], []).append(self.periods[int(p)])

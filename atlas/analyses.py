@@ -329,8 +329,7 @@ def _coded_counts(store: Any, dataset: str, token: Hashable | None) -> tuple[str
     if isinstance(getattr(store, "path", None), os.PathLike) and hasattr(store, "cache_token"):
         from store.coded import read_coded_counts
 
-        info = store.dataset(dataset)
-        value = (str(info["boundary_set"]), read_coded_counts(store, dataset))
+        value = read_coded_counts(store, dataset)
     else:
         bs_name, tidy = _stored_counts(store, dataset, token)
         value = (bs_name, CodedCounts.from_frame(tidy))
@@ -709,7 +708,8 @@ def _lad_scope(
     lads = all_areas[LAD_CODE]
     if lads.isna().all():
         return None
-    covered = sorted(set(lads.iloc[np.unique(with_data)].dropna()))
+    has_data = np.bincount(with_data, minlength=len(all_areas)) > 0 if len(with_data) else np.zeros(len(lads), bool)
+    covered = sorted(set(lads[has_data].dropna()))
     if not covered or set(covered) == set(lads.dropna()):
         return None
     names = all_areas.loc[lads.isin(covered), LAD_NAME].dropna().unique().tolist()

@@ -18,10 +18,11 @@ from store import cow
 _KEYS = ("area_code", "level", "period", "grain", "category")
 
 
-def read_coded_counts(store: Any, dataset: str) -> CodedCounts:
-    """``store``'s counts of ``dataset`` as CodedCounts; StoreError when there is no such dataset."""
+def read_coded_counts(store: Any, dataset: str) -> tuple[str, CodedCounts]:
+    """(boundary set, counts as CodedCounts) of ``dataset`` in ``store``; StoreError when there is no such dataset."""
     with cow.read_connection(store.path, reuse=False) as con:
-        if not con.execute("SELECT 1 FROM datasets WHERE name = ?", [dataset]).fetchall():
+        found = con.execute("SELECT boundary_set FROM datasets WHERE name = ?", [dataset]).fetchall()
+        if not found:
             raise StoreError(f"no dataset named {dataset!r}")
         labels = {
             k: [r[0] for r in con.execute(
@@ -50,7 +51,7 @@ def read_coded_counts(store: Any, dataset: str) -> CodedCounts:
 
     repeat = rows["repeat"]
     repeat = np.ma.filled(repeat.astype(float), np.nan) if np.ma.isMaskedArray(repeat) else repeat.astype(float)
-    return CodedCounts(
+    return str(found[0][0]), CodedCounts(
         area=codes("area_code"), level=codes("level"), period=codes("period"), grain=codes("grain"),
         category=codes("category"), count=np.asarray(rows["count"], dtype=np.int64),
         repeat=np.asarray(repeat, dtype=float), area_codes=np.asarray(labels["area_code"], dtype=object),

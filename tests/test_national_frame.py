@@ -198,7 +198,8 @@ def test_rows_the_boundaries_do_not_know_are_reported_as_before():
 
 def test_coded_read_equals_coding_the_tidy_read(demo_store, demo_dataset):
     store = Store(demo_store)
-    direct = read_coded_counts(store, demo_dataset[0])
+    bs_name, direct = read_coded_counts(store, demo_dataset[0])
+    assert bs_name == demo_dataset[1]
     via = CodedCounts.from_frame(store.counts(demo_dataset[0]))
     key = [AREA_CODE, LEVEL, PERIOD, GRAIN, CATEGORY]
     a = direct.to_frame().sort_values(key, ignore_index=True)
@@ -208,7 +209,7 @@ def test_coded_read_equals_coding_the_tidy_read(demo_store, demo_dataset):
 
 
 def test_cells_conserve_every_stored_incident(demo_store, demo_dataset):
-    coded = read_coded_counts(Store(demo_store), demo_dataset[0])
+    _, coded = read_coded_counts(Store(demo_store), demo_dataset[0])
     for level in LEVELS:
         cells = roll_up_cells(coded, level, "quarter", boundary_set=demo_dataset[1])
         assert cells.count.sum() + cells.excluded[COUNT].sum() == coded.count.sum()

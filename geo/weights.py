@@ -18,13 +18,17 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
 
-import geopandas as gpd
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-import shapely
-from scipy.sparse.csgraph import connected_components
-from scipy.spatial import cKDTree
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+# shapely, scipy.sparse.csgraph and scipy.spatial are imported inside the functions that build
+# weights: a command that reads cached weights (geo.weights_cache) never needs them (~0.3 s of imports).
 
 from geo.schema import BNG, CODE, LAD_CODE, BoundaryError
 
@@ -120,6 +124,8 @@ def _symmetric_binary(rows: np.ndarray, cols: np.ndarray, n: int) -> sp.csr_matr
 
 
 def _n_components(binary: sp.csr_matrix) -> int:
+    from scipy.sparse.csgraph import connected_components
+
     return int(connected_components(binary, directed=True, connection="weak")[0])
 
 
@@ -134,6 +140,7 @@ class _Topology:
 
 def _topology(geoms: np.ndarray) -> _Topology:
     """Unique vertices and edges per area, by exact coordinate equality (vectorised)."""
+    import shapely
     n = len(geoms)
     parts, part_area = shapely.get_parts(geoms, return_index=True)
     rings, ring_part = shapely.get_rings(parts, return_index=True)
@@ -181,6 +188,7 @@ def _fuzzy_links(
     For rook the pair must also share a stretch of boundary at least ``ROOK_MIN_SHARED_TOLERANCES``
     tolerances long (a corner is not enough).
     """
+    import shapely
     bnd = topo.boundary_areas
     if len(bnd) == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64)
@@ -206,6 +214,7 @@ def _attach_isolates(
     binary: sp.csr_matrix, points: np.ndarray
 ) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
     """Link each isolate to its nearest other area by centroid distance (symmetric link)."""
+    from scipy.spatial import cKDTree
     card = np.asarray(binary.sum(axis=1)).ravel()
     iso = np.flatnonzero(card == 0)
     if len(iso) == 0 or binary.shape[0] < 2:
@@ -268,6 +277,10 @@ def build_weights(
     or kept isolated (``"exclude"``: local statistics label them "Isolated"). Nothing is dropped
     silently: the report lists every change.
     """
+    import shapely
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
     t0 = time.perf_counter()
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")

@@ -12,6 +12,7 @@ from typing import Any
 from boundaries.registry import DEFAULT_SET, get_boundary_set
 from geo.schema import AREA_CODE, CATEGORY, GRAIN, LEVEL, PERIOD, AtlasError, InputError, atlas_home
 from ingest import ImportReport, read_incident_file
+from ingest.reader import system_arrow_memory
 from store import NewDataset, Store
 
 KEY_COLUMNS = [AREA_CODE, LEVEL, PERIOD, GRAIN, CATEGORY]
@@ -104,6 +105,24 @@ def import_file(
     (default ``$ATLAS_MAX_FILE_MB``, 200 MB) is refused before it is read.
     """
     check_file_size(path, source_name, max_bytes)
+    # Reading, checking and committing a large file all make big Arrow buffers: see system_arrow_memory.
+    with system_arrow_memory():
+        return _import_file(store, path, dataset, kind, date_format, boundary_set, rejected_out, source_name,
+                            synthetic, description)
+
+
+def _import_file(
+    store: Store,
+    path: str | Path,
+    dataset: str,
+    kind: str | None,
+    date_format: str | None,
+    boundary_set: str | None,
+    rejected_out: str | Path | None,
+    source_name: str | None,
+    synthetic: bool,
+    description: str,
+) -> ImportSummary:
     existing = store.datasets()
     row = existing[existing["name"] == dataset]
     if row.empty:
@@ -121,7 +140,7 @@ def import_file(
             done = log[log["sha256"] == result.report.sha256].iloc[0]
             result.report.notes.append(f"this file was already imported (import {done['import_id']}); nothing changed")
             return ImportSummary(dataset, "already imported", int(done["import_id"]), 0, result.report)
-        stored_keys = store.counts(dataset)[KEY_COLUMNS]
+        stored_keys = store.count_keys(dataset)[KEY_COLUMNS]
 
     result = read_incident_file(
         path, kind=kind, date_format=date_format, boundary_set=bs, source_name=source_name,

@@ -150,6 +150,22 @@ def read_layer(path: Path, layer: str | None = None) -> gpd.GeoDataFrame:
 
 
 @lru_cache(maxsize=32)
+def _cached_parquet_column(key: tuple[str, int, int], column: str) -> pd.Series:
+    import pyarrow.parquet as pq  # local: only the stored-set code lookup needs it
+
+    return pq.read_table(key[0], columns=[column]).column(0).to_pandas()
+
+
+def read_parquet_column(path: Path, column: str) -> pd.Series:
+    """Cached read of one column of a stored GeoParquet layer, without its geometry; returns a copy.
+
+    Checking an import's area codes needs only the code column: reading the polygons of a national
+    set for that costs seconds and hundreds of MB.
+    """
+    return _cached_parquet_column(fingerprint(path), column).copy()
+
+
+@lru_cache(maxsize=32)
 def _cached_csv(key: tuple[str, int, int]) -> pd.DataFrame:
     """Read one CSV once per file version, every column as text."""
     return pd.read_csv(key[0], dtype=str, keep_default_na=False)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import geopandas as gpd
 
+from boundaries._files import read_parquet_column
 from boundaries.hierarchy import localities_path, lsoa_lookup
 from boundaries.load import load_areas
 from boundaries.registry import BoundarySet, get_boundary_set
@@ -47,7 +48,7 @@ def _codes_by_level(key: tuple) -> tuple[tuple[tuple[str, frozenset[str]], ...],
     notes: list[str] = []
     for level in (lv for lv in LEVELS if lv in bs.levels):
         try:
-            out[level] = frozenset(load_areas(level, bs)[CODE].astype(str))
+            out[level] = _level_codes(bs, level)
         except (AtlasError, OSError) as exc:
             # A derived level (e.g. localities without their CSV) may be unavailable; the lookup may still
             # carry its codes, otherwise the level is skipped and the report says so.
@@ -57,6 +58,16 @@ def _codes_by_level(key: tuple) -> tuple[tuple[tuple[str, frozenset[str]], ...],
             else:
                 notes.append(f"{level} codes of boundary set {bs.name!r} unavailable ({exc}); not matched")
     return tuple(out.items()), tuple(notes)
+
+
+def _level_codes(bs: BoundarySet, level: str) -> frozenset[str]:
+    """Codes of one level: a user set's stored GeoParquet is read for its code column only."""
+    if not bs.shipped and bs.path.suffix.lower() == ".parquet" and level in bs.levels:
+        try:
+            return frozenset(read_parquet_column(bs.path, CODE).astype(str))
+        except (KeyError, ValueError):
+            pass  # not the layout register_boundary_set writes: the full read below names the problem
+    return frozenset(load_areas(level, bs)[CODE].astype(str))
 
 
 def _codes_from_lookup(bs: BoundarySet, level: str) -> frozenset[str]:

@@ -13,8 +13,8 @@ from analysis.periods import parse_periods
 from ingest.rejections import REASONS
 
 __all__ = [
-    "MAX_COUNT", "normalise_codes", "parse_counts", "parse_periods_column", "parse_flags", "parse_numbers",
-    "is_blank",
+    "MAX_COUNT", "normalise_codes", "parse_counts", "parse_periods_column", "parse_periods_distinct", "parse_flags",
+    "parse_numbers", "is_blank", "distinct",
 ]
 
 MAX_COUNT = 1_000_000  # per row; larger is almost certainly a data error (e.g. a pasted total)
@@ -34,6 +34,40 @@ _PERIOD_ERRORS = {
 }
 
 
+def distinct(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """(code per row, distinct values in first-appearance order): values == distinct[code].
+
+    Validating each distinct value once and mapping the answer back by code is what keeps a
+    national file (millions of rows, tens of thousands of distinct codes) fast. A missing value
+    gets a code of its own, so per-value checks see it exactly as per-row checks would.
+    """
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+        encoded = _arrow_distinct(values)
+        if encoded is not None:
+            return encoded
+    codes, uniques = pd.factorize(values)
+    uniq = pd.Series(uniques, dtype=values.dtype)
+    missing = codes < 0
+    if missing.any():
+        codes = np.where(missing, len(uniq), codes)
+        uniq = pd.concat([uniq, pd.Series([None], dtype=values.dtype)], ignore_index=True)
+    return codes.astype(np.intp, copy=False), uniq
+
+
+def _arrow_distinct(values: pd.Series) -> tuple[np.ndarray, pd.Series] | None:
+    """distinct() by Arrow's dictionary encoding: int32 codes, no int64 copy; None if chunks disagree."""
+    encoded = pc.dictionary_encode(pa.chunked_array(pa.array(values)), null_encoding="encode")
+    chunks = encoded.chunks
+    if not chunks:
+        return None
+    dictionary = chunks[0].dictionary
+    # One memo table serves every chunk, so they share the dictionary; never assume it silently.
+    if not all(c.dictionary.equals(dictionary) for c in chunks[1:]):
+        return None
+    codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chunks])
+    return codes.astype(np.int32, copy=False), pd.Series(pd.array(dictionary, dtype=values.dtype))
+
+
 def is_blank(values: pd.Series) -> np.ndarray:
     """True where the text is empty or only whitespace."""
     return (values.str.strip() == "").to_numpy(dtype=bool)
@@ -45,11 +79,15 @@ def normalise_codes(values: pd.Series) -> tuple[pd.Series, int]:
     return norm, int((norm != values).sum())
 
 
-def parse_counts(values: pd.Series, label: str = "count") -> tuple[np.ndarray, np.ndarray, list[str]]:
+def parse_counts(
+    values: pd.Series, label: str = "count", weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Text counts -> (int64 values, reason per row or None, notes); blanks are left to the caller.
 
     Accepts plain integers, whole decimals ("12.0") and thousands separators ("1,234"), each noted.
     Reasons: negative count, non-integer count (includes non-numbers), count too large.
+    ``weights``: how many file rows each value stands for (when ``values`` are distinct values), so
+    the notes count rows, not values.
     """
     s = values.str.strip()
     n = len(s)
@@ -69,10 +107,11 @@ def parse_counts(values: pd.Series, label: str = "count") -> tuple[np.ndarray, n
     good = ~blank & pd.isna(reason)
     out = np.zeros(n, dtype="int64")
     out[good] = num[good].astype("int64")
+    w = np.ones(n, dtype=np.int64) if weights is None else np.asarray(weights, dtype=np.int64)
     if (whole & good).any():
-        notes.append(f"{int((whole & good).sum())} {label} values written as whole decimals (e.g. '12.0') read as integers")
+        notes.append(f"{int(w[whole & good].sum())} {label} values written as whole decimals (e.g. '12.0') read as integers")
     if (grouped & good).any():
-        notes.append(f"{int((grouped & good).sum())} {label} values with thousands separators (e.g. '1,234') read")
+        notes.append(f"{int(w[grouped & good].sum())} {label} values with thousands separators (e.g. '1,234') read")
     return out, reason, notes
 
 
@@ -81,13 +120,21 @@ def parse_periods_column(
 ) -> tuple[pd.Series, pd.Series, np.ndarray, list[str]]:
     """(period, grain, reason or None, notes) per row via analysis.periods, parsing each distinct value once."""
     codes, uniques = pd.factorize(values.str.strip(), sort=False)
-    parsed = parse_periods(pd.Series(uniques, dtype="string"), date_format=date_format, today=today)
+    period, grain, key, notes = parse_periods_distinct(pd.Series(uniques, dtype="string"), date_format, today)
+    period = pd.Series(period[codes], index=values.index, dtype="str")
+    grain = pd.Series(grain[codes], index=values.index, dtype="str")
+    return period, grain, key[codes], notes
+
+
+def parse_periods_distinct(
+    values: pd.Series, date_format: str | None, today: dt.date | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """(period, grain, reason or None, notes) per value of ``values`` (stripped, distinct) as object arrays."""
+    parsed = parse_periods(values, date_format=date_format, today=today)
     notes = list(parsed.attrs.get("notes", []))
     err = parsed["error"].to_numpy(dtype=object)
     key = np.array([_period_reason(e) for e in err], dtype=object)  # per distinct value, not per row
-    period = pd.Series(parsed["period"].to_numpy(dtype=object)[codes], index=values.index, dtype="str")
-    grain = pd.Series(parsed["grain"].to_numpy(dtype=object)[codes], index=values.index, dtype="str")
-    return period, grain, key[codes], notes
+    return parsed["period"].to_numpy(dtype=object), parsed["grain"].to_numpy(dtype=object), key, notes
 
 
 def _period_reason(error: object) -> str | None:

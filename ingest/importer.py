@@ -17,7 +17,7 @@ from analysis.periods import DATE_FORMATS
 from geo.schema import COUNT, AtlasError, InputError
 from ingest.columns import find_roles, is_policeuk
 from ingest.counts import COUNTS_ROLES, import_counts
-from ingest.reader import RawTable, read_table
+from ingest.reader import RawTable, read_table, system_arrow_memory
 from ingest.records import RECORDS_ROLES, import_records, policeuk_roles
 from ingest.rejections import RowReasons
 from ingest.report import ImportReport, ImportResult
@@ -84,6 +84,20 @@ def read_incident_file(
         raise InputError(source_name or Path(path).name, f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
     if date_format is not None and date_format not in DATE_FORMATS:
         raise AtlasError(f"unknown date format {date_format!r}; choose one of {', '.join(DATE_FORMATS)}")
+    with system_arrow_memory():
+        return _read_incident_file(path, kind, date_format, boundary_set, source_name, sheet, today, stored_keys)
+
+
+def _read_incident_file(
+    path: str | Path,
+    kind: str | None,
+    date_format: str | None,
+    boundary_set: str | BoundarySet,
+    source_name: str | None,
+    sheet: str | None,
+    today: dt.date | None,
+    stored_keys: pd.DataFrame | None,
+) -> ImportResult:
     bs = get_boundary_set(boundary_set)
     raw = read_table(path, file_name=source_name, sheet=sheet)
     columns = list(raw.frame.columns)

@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import duckdb
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from geo.schema import (
     ALL_CATEGORIES,
@@ -158,7 +161,7 @@ def _incoming_counts(counts: pd.DataFrame, file_name: str) -> pd.DataFrame:
         if (not nullable and values.isna().any()) or (values.fillna(0) < 0).any():
             raise StoreError(f"{file_name}: {col} must be whole numbers >= 0")
         df[col] = values if nullable else values.astype("int64")
-    dup = df.duplicated(_KEY, keep=False)
+    dup = _shares_a_key(df)
     if dup.any():
         first = df.loc[dup, _KEY].iloc[0].tolist()
         raise StoreError(
@@ -166,6 +169,40 @@ def _incoming_counts(counts: pd.DataFrame, file_name: str) -> pd.DataFrame:
             "aggregate before storing"
         )
     return df.reset_index(drop=True)
+
+
+# Key spaces up to this size, or up to 4 possible keys per row, are checked with a counting array
+# (8 bytes per possible key, so never much more than the row ids) instead of hashing every row.
+_MAX_DENSE_KEYS = 1 << 22
+
+
+def _shares_a_key(df: pd.DataFrame) -> np.ndarray:
+    """True for every row whose key occurs more than once (DataFrame.duplicated(keep=False)).
+
+    Each key column is dictionary-encoded (cheap on Arrow-backed text) and, when the codes fit one
+    dense integer range, rows are counted per key instead of hashing five text columns per row:
+    the table has no primary-key index, so this check is what keeps one row per key.
+    """
+    n = len(df)
+    parts = [_key_codes(df[c]) for c in _KEY]  # no missing keys here: _incoming_counts refused them
+    sizes = [int(p.max(initial=-1)) + 1 for p in parts]
+    space = int(np.prod([max(z, 1) for z in sizes], dtype=object))
+    if n == 0 or space > max(_MAX_DENSE_KEYS, 4 * n):
+        return df.duplicated(_KEY, keep=False).to_numpy(dtype=bool)
+    key = np.zeros(n, dtype=np.int64)
+    for p, z in zip(parts, sizes):
+        key = key * max(z, 1) + p
+    return np.bincount(key, minlength=space)[key] > 1
+
+
+def _key_codes(values: pd.Series) -> np.ndarray:
+    """Integer code per row, equal codes for equal values (Arrow's dictionary encoding when possible)."""
+    if len(values) and isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+        chunks = pc.dictionary_encode(pa.chunked_array(pa.array(values))).chunks
+        first = chunks[0].dictionary
+        if all(c.dictionary.equals(first) for c in chunks[1:]):  # one memo table: shared dictionary
+            return np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chunks])
+    return pd.factorize(values)[0]
 
 
 def _report_json(report: ImportReportLike) -> str:
@@ -355,11 +392,12 @@ class Store:
                 if is_new:
                     self._insert_dataset(con, dataset, create)
                 import_id = int(con.execute("SELECT nextval('import_id_seq')").fetchall()[0][0])
-                con.register("incoming_df", incoming)
-                con.execute("CREATE TEMP TABLE incoming AS SELECT * FROM incoming_df")
-                con.unregister("incoming_df")
+                # DuckDB scans the Arrow table in place (the text columns are Arrow already): no copy
+                # into a temporary table and no Python object per value.
+                con.register("incoming", pa.Table.from_pandas(incoming, preserve_index=False))
                 duplicates = self._find_duplicates(con, dataset)
                 rows_added = self._insert_counts(con, dataset, import_id)
+                con.unregister("incoming")
                 self._insert_import(con, dataset, import_id, report, rows_added, len(duplicates))
                 self._log(
                     con, "import", dataset,
@@ -424,6 +462,18 @@ class Store:
             params.append(category)
         sql += f" ORDER BY {', '.join(COUNT_KEY)}"
         return _typed_counts(self._read_df(sql, params))
+
+    def count_keys(self, dataset: str) -> pd.DataFrame:
+        """The keys (area_code, level, period, grain, category) of a dataset's stored counts, unordered.
+
+        For checking an import against what is stored: read through Arrow as "str" columns, so a
+        national dataset's millions of keys cost tens of MB rather than a Python string per value.
+        """
+        if self._read_one("SELECT 1 FROM datasets WHERE name = ?", [dataset]) is None:
+            raise StoreError(f"no dataset named {dataset!r}")
+        with cow.read_connection(self.path) as con:
+            table = con.sql(f"SELECT {', '.join(_KEY)} FROM counts WHERE dataset = ?", params=[dataset]).to_arrow_table()
+        return pd.DataFrame({c: pd.Series(pd.array(table.column(c), dtype="str")) for c in _KEY})
 
     def import_log(self, dataset: str | None = None) -> pd.DataFrame:
         """Imports, oldest first (report_json holds the ingest report without rejected rows)."""

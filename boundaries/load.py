@@ -12,8 +12,12 @@ from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
 
-import geopandas as gpd
+from typing import TYPE_CHECKING
+
 import pandas as pd
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 from boundaries._files import fingerprint, read_boundary_file, read_layer
 from boundaries.hierarchy import localities_path, ward_localities

@@ -6,7 +6,10 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-import geopandas as gpd
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 from boundaries._files import read_parquet_column
 from boundaries.hierarchy import localities_path, lsoa_lookup

@@ -56,7 +56,7 @@ from analysis.rates import (
     overall_rate,
     rate_column,
 )
-from analysis.cube import CodedCounts, roll_up_cells
+from analysis.cube import Cells, CodedCounts, roll_up_cells
 from boundaries.hierarchy import localities_path, parent_map
 from boundaries.load import load_area_table, load_areas
 from boundaries.population import imd_table, population_table
@@ -379,15 +379,16 @@ def _build_frame(
         raise AtlasError(f"dataset {dataset!r} has no counts that can be shown at {level} level by {grain}")
 
     all_areas = load_area_table(level, bs_name)
-    # Position of each cell's area among the level's areas (-1: not in the boundary set).
-    at = pd.Index(all_areas[CODE]).get_indexer(cells.area_codes)[cells.area]
-    if area_filter is None and (at < 0).any():
-        unknown = at < 0
+    # Look-ups are made per distinct label, then applied to the cells by position.
+    known_at = pd.Index(all_areas[CODE]).get_indexer(cells.area_codes)  # -1: not in the boundary set
+    if area_filter is None and (known_at < 0).any():
+        unknown = known_at[cells.area] < 0
         notes.append(
             f"{int(unknown.sum())} rows ({int(cells.count[unknown].sum())} incidents) left out: "
             f"area codes not in {level} of boundary set {bs_name!r}"
         )
-    lad_codes = _lad_scope(all_areas, at[(at >= 0) & (cells.count > 0)], area_filter, notes)
+    with_data = np.bincount(cells.area[cells.count > 0], minlength=len(cells.area_codes)) > 0
+    lad_codes = _lad_scope(all_areas, known_at[with_data & (known_at >= 0)], area_filter, notes)
     areas = load_area_table(level, bs_name, lad_codes=list(lad_codes)) if lad_codes is not None else all_areas
     area_table = pd.DataFrame({
         AREA_CODE: areas[CODE].astype(str), AREA_NAME: areas[NAME].astype(str),
@@ -398,17 +399,7 @@ def _build_frame(
     # incident in the last month must not make that month look uncovered. So use every stored row.
     covered = _months_covered(stored.grain_periods(), periods, grain)
     notes.extend(_partial_period_notes(covered, periods, grain))
-
-    row = pd.Index(area_table[AREA_CODE]).get_indexer(cells.area_codes)[cells.area]
-    col = pd.Index(periods).get_indexer(list(cells.periods))[cells.period]
-    inside = (row >= 0) & (col >= 0)
-    cube = np.zeros((len(area_table), len(periods)), dtype=np.int64)
-    cube[row[inside], col[inside]] = cells.count[inside]
-    # Cells with no stored row count 0 and, when the data records repeat victims at all, 0 repeats;
-    # a stored cell whose repeat count is unknown stays unknown.
-    known_any = bool((~np.isnan(cells.repeat[inside])).any())
-    repeat_cube = np.full(cube.shape, 0.0 if known_any else np.nan)
-    repeat_cube[row[inside], col[inside]] = cells.repeat[inside]
+    cube, repeat_cube = _place_cells(cells, area_table[AREA_CODE], periods)
 
     pop_table = population_table(level, bs_name)
     population = None
@@ -715,6 +706,32 @@ def _lad_scope(
     names = all_areas.loc[lads.isin(covered), LAD_NAME].dropna().unique().tolist()
     notes.append(f"areas limited to the local authorities with incidents in the data: {', '.join(sorted(names))}")
     return tuple(covered)
+
+
+def _place_cells(cells: Cells, codes: pd.Series, periods: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(count cube, repeat cube) [len(codes) x len(periods)] from the cells; cells outside are left out.
+
+    Cells with no stored row count 0 and, when the data records repeat victims at all, 0 repeats;
+    a stored cell whose repeat count is unknown stays unknown (NaN).
+    """
+    shape = (len(codes), len(periods))
+    row_of = pd.Index(codes).get_indexer(cells.area_codes)
+    col_of = pd.Index(periods).get_indexer(list(cells.periods))
+    flat = row_of[cells.area].astype(np.int64) * len(periods) + col_of[cells.period]
+    everywhere = (row_of >= 0).all() and (col_of >= 0).all()
+    inside = None if everywhere else (row_of[cells.area] >= 0) & (col_of[cells.period] >= 0)
+    count, repeat = cells.count, cells.repeat
+    if inside is not None:
+        flat, count, repeat = flat[inside], count[inside], repeat[inside]
+    known_any = bool((~np.isnan(repeat)).any())
+    if flat.size == shape[0] * shape[1] and np.array_equal(flat, np.arange(flat.size)):
+        # Every cell present, in grid order (a complete national extract): no scatter needed.
+        return count.reshape(shape), repeat.reshape(shape)
+    cube = np.zeros(shape, dtype=np.int64)
+    repeat_cube = np.full(shape, 0.0 if known_any else np.nan)
+    cube.ravel()[flat] = count
+    repeat_cube.ravel()[flat] = repeat
+    return cube, repeat_cube
 
 
 def _period_span(labels: pd.Series, grain: str) -> list[str]:

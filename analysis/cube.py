@@ -119,6 +119,12 @@ def roll_up_cells(
 ) -> Cells:
     """``roll_up`` then sum over categories, on integer codes: one cell per (target area, target period)."""
     _check_target(level, grain)
+    if (coded.levels == (level,) and coded.grains == (grain,) and _sorted_unique(coded.area_codes)
+            and _sorted_unique(coded.periods)):
+        # One source already at the target level and grain (e.g. a national monthly LSOA extract): nothing
+        # to relabel or leave out, the row codes are the cell keys.
+        return _sum_cells(coded.area_codes, np.asarray(coded.periods, dtype=object), coded.area, coded.period,
+                          coded.count, coded.repeat, _excluded_summary(np.empty(0, np.int16), [], coded.count[:0]))
     n = len(coded)
     reasons: list[str] = []
     reason = np.full(n, -1, dtype=np.int16)  # index into reasons; -1 = kept
@@ -211,37 +217,52 @@ def roll_up_cells(
     # Relabel to sorted unique target labels (per distinct label, not per row), then sum rows into cells.
     area_codes, area_of = _relabel(all_labels, target_of[keep])
     periods, row_period = _relabel(np.asarray(period_labels, dtype=object), period_of[keep])
+    return _sum_cells(area_codes, periods, area_of, row_period, coded.count[keep], coded.repeat[keep], excluded)
+
+
+def _sum_cells(
+    area_codes: np.ndarray, periods: np.ndarray, area_of: np.ndarray, period_of: np.ndarray,
+    count: np.ndarray, repeat: np.ndarray, excluded: pd.DataFrame,
+) -> Cells:
+    """Sum rows (given as area and period indices) into cells; repeat NaN where no row knows it."""
     n_periods = max(len(periods), 1)
     size = len(area_codes) * n_periods
-    key = area_of.astype(np.int64 if size >= 2**31 else np.int32) * n_periods + row_period
-    del area_of, row_period
-    rep = coded.repeat[keep]
-    known = ~np.isnan(rep)
+    key = area_of.astype(np.int64 if size >= 2**31 else np.int32) * n_periods + period_of
+    known = ~np.isnan(repeat)
     if not known.any():
         known = None
     if size <= 4 * key.size + 1_000_000:  # dense sums: one pass, no sort
         present = np.bincount(key, minlength=size)
         cells = np.flatnonzero(present)
-        count = np.bincount(key, weights=coded.count[keep], minlength=size)[cells]
+        full = cells.size == size  # every cell present: no need to pick them out
+        total = np.bincount(key, weights=count, minlength=size)
+        total = total if full else total[cells]
         if known is None:
-            repeat, n_known = np.zeros(cells.size), np.zeros(cells.size, dtype=np.int64)
+            rep, n_known = np.zeros(cells.size), np.zeros(cells.size, dtype=np.int64)
         else:
-            repeat = np.bincount(key[known], weights=rep[known], minlength=size).astype(float)[cells]
-            n_known = np.bincount(key[known], minlength=size)[cells]
+            rep = np.bincount(key[known], weights=repeat[known], minlength=size).astype(float)
+            n_known = np.bincount(key[known], minlength=size)
+            rep, n_known = (rep, n_known) if full else (rep[cells], n_known[cells])
     else:
         cells, cell_of = np.unique(key, return_inverse=True)
-        count = np.bincount(cell_of, weights=coded.count[keep], minlength=cells.size)
+        total = np.bincount(cell_of, weights=count, minlength=cells.size)
         if known is None:
-            repeat, n_known = np.zeros(cells.size), np.zeros(cells.size, dtype=np.int64)
+            rep, n_known = np.zeros(cells.size), np.zeros(cells.size, dtype=np.int64)
         else:
-            repeat = np.bincount(cell_of[known], weights=rep[known], minlength=cells.size).astype(float)
+            rep = np.bincount(cell_of[known], weights=repeat[known], minlength=cells.size).astype(float)
             n_known = np.bincount(cell_of[known], minlength=cells.size)
-    repeat[n_known == 0] = np.nan
+    rep[n_known == 0] = np.nan
     return Cells(
-        area_codes=area_codes, periods=tuple(periods.tolist()),
+        area_codes=np.asarray(area_codes, dtype=object), periods=tuple(np.asarray(periods).tolist()),
         area=(cells // n_periods).astype(np.int32), period=(cells % n_periods).astype(np.int32),
-        count=np.rint(count).astype(np.int64), repeat=repeat, excluded=excluded,
+        count=np.rint(total).astype(np.int64), repeat=rep, excluded=excluded,
     )
+
+
+def _sorted_unique(labels: np.ndarray) -> bool:
+    """True when text labels are strictly increasing (so their codes already are sorted unique labels)."""
+    a = np.asarray(labels, dtype=object)
+    return bool(a.size < 2 or all(str(x) < str(y) for x, y in zip(a[:-1], a[1:])))
 
 
 def _used(codes: np.ndarray, rows: np.ndarray, size: int) -> np.ndarray:

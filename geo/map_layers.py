@@ -4,12 +4,14 @@ A map in the app has two parts. The outlines (``AreaOutlines``: simplified polyg
 attribution) depend only on which areas are shown, so they stay the same while a user steps through
 periods or measures; st_folium then keeps the same Leaflet map (no iframe reload, pan and zoom kept).
 What changes is a small feature group (``AreaStyle`` + ``LegendLayer``) that st_folium swaps in
-place (its ``feature_group_to_add``): a colour and a tooltip per area code, and the legend.
+place (its ``feature_group_to_add``): a colour and a tooltip per area code, and the legend. In the app
+the outlines are fetched once from the server (views/_cache.outlines_url), so reruns do not resend them.
 No streamlit here; the elements render in a plain folium HTML page too.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from branca.element import Element, Figure, MacroElement
@@ -42,37 +44,49 @@ class AreaOutlines(MacroElement):
     """The areas as one L.geoJson layer (feature id = area code), filled from each feature's ``_fill``.
 
     The outlines arrive compact (geo.maps.encode_outlines: delta-coded integer rings) and are decoded
-    here into GeoJSON features; ``_i`` is each feature's position, which the style layer's arrays follow.
+    here straight into Leaflet polygons (no intermediate GeoJSON); ``_i`` is each feature's position,
+    which the style layer's arrays follow. With ``url`` (the app: a file the Streamlit server holds for
+    the session) the page fetches them once as JSON, so a rerun (new period or measure) does not send
+    the outlines again; without it (a standalone HTML file, tests) they are inlined as a JSON string.
+    The layer exists (empty, with its key) before they arrive: the style layer waits for them.
     """
 
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-            var {{ this.get_name() }} = (function (src) {
-                var features = src.ids.map(function (id, i) {
-                    var polygons = src.shapes[i].map(function (polygon) {
-                        return polygon.map(function (ring) {
-                            var out = new Array(ring.length / 2), x = 0, y = 0;
-                            for (var j = 0; j < ring.length; j += 2) {
-                                x += ring[j]; y += ring[j + 1];
-                                out[j / 2] = [x / src.scale, y / src.scale];
-                            }
-                            return out;
-                        });
-                    });
-                    return {type: "Feature", id: id, properties: {_i: i},
-                            geometry: {type: "MultiPolygon", coordinates: polygons}};
-                });
-                var layer = L.geoJson({type: "FeatureCollection", features: features}, {
+            var {{ this.get_name() }} = (function () {
+                var layer = L.geoJson(null, {
                     style: function (f) {
                         return {fillColor: f.properties._fill || {{ this.no_data|tojson }},
                                 color: {{ this.outline|tojson }}, weight: {{ this.weight }},
                                 fillOpacity: {{ this.opacity }}};
                     }
                 });
-                layer.atlasKey = src.key;
+                layer.atlasKey = {{ this.key|tojson }};
+                layer.atlasLoad = function (src) {
+                    if (src.key !== layer.atlasKey) { return; }
+                    var scale = src.scale, style = layer.options.style;
+                    for (var i = 0; i < src.ids.length; i++) {
+                        var latlngs = src.shapes[i].map(function (polygon) {
+                            return polygon.map(function (ring) {
+                                var out = new Array(ring.length / 2), x = 0, y = 0;
+                                for (var j = 0; j < ring.length; j += 2) {
+                                    x += ring[j]; y += ring[j + 1];
+                                    out[j / 2] = new L.LatLng(y / scale, x / scale);
+                                }
+                                return out;
+                            });
+                        });
+                        var feature = {type: "Feature", id: src.ids[i], properties: {_i: i}};
+                        var polygon = new L.Polygon(latlngs, style(feature));
+                        polygon.feature = feature;
+                        layer.addLayer(polygon);
+                    }
+                    layer.atlasLoaded = true;
+                    if (layer.atlasApply) { layer.atlasApply(); }
+                };
                 return layer;
-            })({{ this.outlines }});
+            })();
             {{ this.get_name() }}.on("mouseover", function (e) { e.layer.setStyle({{ this.highlight|tojson }}); });
             {{ this.get_name() }}.on("mouseout", function (e) { {{ this.get_name() }}.resetStyle(e.layer); });
             {{ this.get_name() }}.bindTooltip(function (layer) {
@@ -80,17 +94,40 @@ class AreaOutlines(MacroElement):
             }, {sticky: true});
             {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
             window.{{ this.registry }} = {{ this.get_name() }};
+            {%- if this.url %}
+            (function (layer, url) {
+                var tries = 0;
+                var load = function () {
+                    fetch(url, {credentials: "same-origin"}).then(function (r) {
+                        if (!r.ok) { throw new Error("HTTP " + r.status); }
+                        return r.json();
+                    }).then(layer.atlasLoad).catch(function (err) {
+                        // e.g. a rerun replaced the file just before this fetch: the next run serves it again
+                        if (++tries < 8) { setTimeout(load, 250 * tries); } else { console.error("outlines", err); }
+                    });
+                };
+                load();
+            })({{ this.get_name() }}, {{ this.url|tojson }});
+            {%- else %}
+            {{ this.get_name() }}.atlasLoad(JSON.parse({{ this.outlines_literal }}));
+            {%- endif %}
         {% endmacro %}
         """
     )
 
-    def __init__(self, outlines: str, no_data: str):
+    def __init__(self, outlines: str, no_data: str, key: str | None = None, url: str | None = None):
         super().__init__()
         self._name = "AreaOutlines"
         # Serialised once per set of areas (geo.maps.DisplayAreas) and inserted verbatim: it is JSON.
-        self.outlines, self.no_data = outlines, no_data
+        self.outlines, self.no_data, self.url = outlines, no_data, url
+        self.key = key if key is not None else json.loads(outlines)["key"]
         self.outline, self.weight, self.opacity = OUTLINE_COLOUR, OUTLINE_WEIGHT, FILL_OPACITY
         self.highlight, self.registry = HIGHLIGHT, AREAS_GLOBAL
+
+    @property
+    def outlines_literal(self) -> str:
+        """The outlines as a JS string literal for JSON.parse (V8 parses JSON text faster than a JS literal)."""
+        return "" if self.url else _js_string(self.outlines)
 
     def render(self, **kwargs: object) -> None:
         """As MacroElement.render (this element has only a script), without re-parsing the outlines."""
@@ -98,6 +135,12 @@ class AreaOutlines(MacroElement):
         if not isinstance(figure, Figure):
             raise TypeError("AreaOutlines must be on a map inside a Figure to render")
         figure.script.add_child(_RawScript(self._template.module.script(self, kwargs)), name=self.get_name())
+
+
+def _js_string(text: str) -> str:
+    """`text` as a JavaScript string literal, safe inside an HTML <script> element."""
+    # json.dumps escapes quotes, backslashes and control characters; "<" as \\u003c keeps "</script>" out.
+    return json.dumps(text).replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
 class AreaStyle(MacroElement):
@@ -126,14 +169,18 @@ class AreaStyle(MacroElement):
                         return "<tr><th>" + esc(label) + "</th><td>" + esc(columns[c][i]) + "</td></tr>";
                     }).join("") + "</table>";
                 };
-                areas.eachLayer(function (layer) {
-                    var p = layer.feature.properties, i = p._i;
-                    p._fill = palette[fill[i]];
-                    delete p._tip;
-                    Object.defineProperty(p, "_tip", {configurable: true, enumerable: false,
-                                                      get: function () { return tip(i); }});
-                    layer.setStyle({fillColor: p._fill});
-                });
+                // The outlines may still be on their way: the outline layer applies this once they arrive.
+                areas.atlasApply = function () {
+                    areas.eachLayer(function (layer) {
+                        var p = layer.feature.properties, i = p._i;
+                        p._fill = palette[fill[i]];
+                        delete p._tip;
+                        Object.defineProperty(p, "_tip", {configurable: true, enumerable: false,
+                                                          get: function () { return tip(i); }});
+                        layer.setStyle({fillColor: p._fill});
+                    });
+                };
+                areas.atlasApply();
             })();
         {% endmacro %}
         """

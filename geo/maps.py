@@ -334,6 +334,7 @@ def _render(
     legend: Legend,
     prefer_canvas: bool | None,
     attribution: str,
+    outlines_url: str | None = None,
 ) -> AtlasMap:
     """Offline folium map of `display` filled with `frame`'s FILL_PROP colours, tooltips and an HTML legend."""
     codes = frame[CODE].astype(str).tolist()  # display.table order: the order of the outlines
@@ -351,10 +352,12 @@ def _render(
         prefer_canvas=bool(n > CANVAS_THRESHOLD) if prefer_canvas is None else prefer_canvas,
         attribution=attribution,
     )
-    AreaOutlines(display.outlines, NO_DATA_COLOUR).add_to(base)
+    if n:  # before the outlines, and not animated: the polygons are projected once, at the fitted zoom
+        fit = folium.FitBounds([[miny, minx], [maxy, maxx]])
+        fit.options["animate"] = False  # (an animated fit re-projects every polygon when the zoom ends)
+        base.add_child(fit)
+    AreaOutlines(display.outlines, NO_DATA_COLOUR, key=display.key, url=outlines_url).add_to(base)
     base.get_root().header.add_child(Element(f"<style>{TOOLTIP_CSS}</style>"), name="atlas_tooltip_css")
-    if n:
-        base.fit_bounds([[miny, minx], [maxy, maxx]])
     layer = folium.FeatureGroup(name=legend.title, control=False)
     AreaStyle(display.key, fill_list, columns, labels).add_to(layer)
     LegendLayer(legend.html).add_to(layer)
@@ -384,6 +387,7 @@ def build_choropleth(
     attribution: str = "",
     classes: Classes | None = None,
     legend_note: str | None = None,
+    outlines_url: str | None = None,
 ) -> AtlasMap:
     """Choropleth of `values[value_col]` over `areas` (joined on areas.code == values[key]).
 
@@ -391,6 +395,8 @@ def build_choropleth(
     e.g. breaks held fixed across periods) sets the classes; without it, quantiles of this map's values.
     Areas absent from `values` or with a missing value are drawn grey as "no data". Tooltips show
     `tooltip_cols` (default name, code, value). The map uses only the vendored Leaflet (geo.offline_assets).
+    ``outlines_url``: where the page fetches ``display.outlines`` (the app serves them from the Streamlit
+    server, so reruns do not resend them); None inlines them (a standalone HTML file).
     """
     display = _display(areas, tolerance_m)
     frame, tooltip_cols = _frame_for(display.table, values, value_col, tooltip_cols, key)
@@ -403,7 +409,7 @@ def build_choropleth(
     if (cls < 0).any():
         labels, colours = [*labels, "no data"], (*colours, NO_DATA_COLOUR)
     legend = Legend(legend_title or value_col, tuple(labels), tuple(colours), legend_note)
-    return _render(display, frame, tooltip_cols, aliases, legend, prefer_canvas, attribution)
+    return _render(display, frame, tooltip_cols, aliases, legend, prefer_canvas, attribution, outlines_url)
 
 
 def build_categorical_map(
@@ -420,6 +426,7 @@ def build_categorical_map(
     prefer_canvas: bool | None = None,
     attribution: str = "",
     legend_note: str | None = None,
+    outlines_url: str | None = None,
 ) -> AtlasMap:
     """Map of a categorical column (LISA cluster, Gi* bin label, emerging hot spot category) in fixed colours.
 
@@ -437,7 +444,7 @@ def build_categorical_map(
     if (~known).any():
         labels, legend_colours = [*labels, "no data"], [*legend_colours, NO_DATA_COLOUR]
     legend = Legend(legend_title or value_col, tuple(labels), tuple(legend_colours), legend_note)
-    return _render(display, frame, tooltip_cols, aliases, legend, prefer_canvas, attribution)
+    return _render(display, frame, tooltip_cols, aliases, legend, prefer_canvas, attribution, outlines_url)
 
 
 def small_multiples_png(

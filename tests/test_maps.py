@@ -280,3 +280,21 @@ def test_bad_inputs_raise_clear_errors(lsoa):
         build_choropleth(darl, _counts(darl), "rate")
     with pytest.raises(BoundaryError, match="no CRS"):
         build_choropleth(darl.set_crs(None, allow_override=True), _counts(darl), COUNT)
+
+
+def test_outlines_inline_as_json_or_fetched_from_a_url(lsoa):
+    """Standalone: the outlines are inlined as a JSON string (JSON.parse), safe inside <script>; with a URL
+    (the app's media file) the page fetches them instead and the script carries only the URL and the key."""
+    from geo.map_layers import _js_string
+
+    darl = lsoa[lsoa["lad_code"] == DARLINGTON].head(20)
+    shown = display_areas(darl)
+    inline = _html(build_choropleth(shown, _counts(darl), COUNT))
+    assert "JSON.parse(" in inline and _js_string(shown.outlines) in inline and "fetch(" not in inline
+    assert json.loads(json.loads(_js_string('{"a":"</script>"}'))) == {"a": "</script>"}
+    assert "</script>" not in _js_string('{"a":"</script>"}')
+    url = "/media/0123abcd.json"
+    fetched = build_choropleth(shown, _counts(darl), COUNT, outlines_url=url)
+    page = _html(fetched)
+    assert "fetch(url" in page and json.dumps(url) in page and json.dumps(shown.key) in page
+    assert shown.outlines not in page and _js_string(shown.outlines) not in page

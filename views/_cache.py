@@ -385,6 +385,26 @@ def display_areas(key: StoreKey, sel: Selection) -> DisplayAreas:
     return build(selection_areas(key, sel))
 
 
+def outlines_url(areas: DisplayAreas) -> str | None:
+    """URL at which this server holds `areas.outlines` for the session (a Streamlit media file), or None.
+
+    The map page fetches the outlines from it once (geo.map_layers.AreaOutlines), so a rerun (a new period
+    or measure) sends only the style layer, not ~0.9 MB of outlines for 5,000 areas again. The file is
+    named by its content (the same URL for every session showing these areas) and Streamlit drops it
+    once no session's latest run added it. None without a running server (AppTest, bare mode): inline.
+    """
+    from streamlit import runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    if not runtime.exists() or get_script_run_ctx() is None:
+        return None
+    try:
+        return runtime.get_instance().media_file_mgr.add(
+            areas.outlines.encode(), "application/json", coordinates="atlas.map_outlines")
+    except Exception:  # noqa: BLE001  (no media storage: the outlines go inline, as before)
+        return None
+
+
 @st.cache_data(show_spinner=False)
 def ranked(key: StoreKey, sel: Selection, period: str) -> pd.DataFrame:
     """The period's rates with `rank` (1 = highest rate; ties share the better rank) and `rank_of`, highest first."""

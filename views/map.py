@@ -9,7 +9,9 @@ from streamlit_folium import st_folium
 from analysis.hotspots import GI_COLOURS, LISA_COLOURS
 from geo.classify import SCHEMES, parse_breaks
 from geo.maps import EHSA_COLOURS, PALETTE_LABELS, build_categorical_map, build_choropleth
-from geo.schema import AREA_CODE, AREA_NAME, CODE, COUNT, NAME, PERIOD, RATE_PER_1000, AtlasError
+from geo.schema import (
+    AREA_CODE, AREA_NAME, CODE, COUNT, LAD_CODE, LAD_NAME, NAME, PERIOD, RATE_PER_1000, AtlasError,
+)
 from views import _cache
 from views._frame import LEVEL_LABELS, MAP_ATTRIBUTION, current_frame, publication_note, publish
 
@@ -18,6 +20,7 @@ INTERVAL = "interval_95"
 IMAGE_KEY = "map_image"
 MEASURE_PARAM = "measure"
 DEFAULT_MEASURE = next(iter(_cache.MEASURES))
+AREA_LIST_LIMIT = 1000  # above this many areas the profile list is one local authority's at a time
 
 frame = current_frame()
 st.header("Map explorer")
@@ -74,6 +77,7 @@ try:
     # measure come from every period (map_classes, cached), so periods share one legend.
     values = _cache.measure_values(key, sel, measure, period)
     areas = _cache.display_areas(key, sel)
+    outlines_url = _cache.outlines_url(areas)  # early in the run: the browser may fetch it while the run goes on
     classes = None if categorical else _cache.map_classes(key, sel, measure, scheme, int(k), breaks)
 except AtlasError as exc:
     st.error(str(exc))
@@ -92,10 +96,12 @@ title = f"{_cache.MEASURES[measure]}, {period}"
 note = publication_note(now) if frame.publication else None
 if categorical:
     fmap = build_categorical_map(areas, now, _cache.VALUE, COLOURS[measure], tips, aliases=aliases,
-                                 legend_title=title, attribution=MAP_ATTRIBUTION, legend_note=note)
+                                 legend_title=title, attribution=MAP_ATTRIBUTION, legend_note=note,
+                                 outlines_url=outlines_url)
 else:
     fmap = build_choropleth(areas, now, _cache.VALUE, tips, aliases=aliases, palette=palette, classes=classes,
-                            legend_title=title, attribution=MAP_ATTRIBUTION, legend_note=note)
+                            legend_title=title, attribution=MAP_ATTRIBUTION, legend_note=note,
+                            outlines_url=outlines_url)
 # The legend in words (also what a screen reader gets): each class or category with its number of areas.
 if categorical:
     tally = now[_cache.VALUE].value_counts()
@@ -139,6 +145,7 @@ def _download_image() -> None:
 
 # The outlines (fmap.base) are the same for every period and measure of these areas, so st_folium keeps
 # its map and only swaps the colours, tooltips and legend (fmap.layer): no reload, pan and zoom kept.
+# The outlines themselves travel once, as a file the page fetches (outlines_url), not in every rerun.
 # Click-only return values: panning and zooming do not rerun the script.
 clicked = st_folium(fmap.base, key="map-explorer", feature_group_to_add=fmap.layer, height=520,
                     use_container_width=True, returned_objects=["last_active_drawing"])
@@ -152,7 +159,25 @@ _download_image()
 names = dict(zip(now[AREA_CODE], now[AREA_NAME]))
 if st.session_state.get("map_area") not in names:
     st.session_state["map_area"] = ""
-area = st.selectbox("Area profile", ["", *sorted(names, key=names.get)], key="map_area",
+listed = sorted(names, key=names.get)
+if len(listed) > AREA_LIST_LIMIT and LAD_CODE in now.columns and now[LAD_CODE].notna().all():
+    # Thousands of areas: the list is one local authority's (a 5,000-name list is ~0.14 MB resent and
+    # re-rendered on every rerun, ~0.2 s of each period change, and too long to scroll). A click picks both.
+    lad_of = dict(zip(now[AREA_CODE], now[LAD_CODE].astype(str)))
+    lad_names = dict(zip(now[LAD_CODE].astype(str), now[LAD_NAME].astype(str) if LAD_NAME in now.columns
+                         else now[LAD_CODE].astype(str)))
+    picked = st.session_state["map_area"]
+    if picked and picked != st.session_state.get("map_area_synced"):  # a click or a link: show its authority
+        st.session_state["map_area_lad"] = lad_of[picked]
+    st.session_state["map_area_synced"] = picked
+    if st.session_state.get("map_area_lad") not in lad_names:
+        st.session_state["map_area_lad"] = ""
+    lad = st.selectbox("Local authority of the area list", ["", *sorted(lad_names, key=lad_names.get)],
+                       key="map_area_lad", format_func=lambda c: "Choose one" if c == "" else lad_names[c])
+    listed = [c for c in listed if lad_of[c] == lad]
+    if picked and picked not in listed:
+        st.session_state["map_area"] = st.session_state["map_area_synced"] = ""
+area = st.selectbox("Area profile", ["", *listed], key="map_area",
                     format_func=lambda c: "Click an area on the map, or choose one" if c == "" else f"{names[c]} ({c})")
 if not area:
     st.stop()

@@ -700,8 +700,8 @@ def _lad_scope(
     if lads.isna().all():
         return None
     has_data = np.bincount(with_data, minlength=len(all_areas)) > 0 if len(with_data) else np.zeros(len(lads), bool)
-    covered = sorted(set(lads[has_data].dropna()))
-    if not covered or set(covered) == set(lads.dropna()):
+    covered = sorted(lads[has_data].dropna().unique())
+    if not covered or len(covered) == lads.dropna().nunique():  # covered is a subset: equal sizes = every one
         return None
     names = all_areas.loc[lads.isin(covered), LAD_NAME].dropna().unique().tolist()
     notes.append(f"areas limited to the local authorities with incidents in the data: {', '.join(sorted(names))}")

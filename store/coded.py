@@ -27,8 +27,15 @@ def read_coded_counts(store: Any, dataset: str) -> tuple[str, CodedCounts]:
         labels = {
             k: [r[0] for r in con.execute(
                 f"SELECT DISTINCT {k} FROM counts WHERE dataset = ? ORDER BY {k}", [dataset]).fetchall()]
-            for k in _KEYS
+            for k in ("area_code", "period")
         }
+        # The three small key columns and whether any repeat count is known, in one scan.
+        small = con.execute(
+            "SELECT list(DISTINCT level ORDER BY level), list(DISTINCT grain ORDER BY grain), "
+            "list(DISTINCT category ORDER BY category), count(repeat_count) FROM counts WHERE dataset = ?",
+            [dataset]).fetchall()[0]
+        labels |= {"level": small[0] or [], "grain": small[1] or [], "category": small[2] or []}
+        any_repeat = bool(small[3])
         # Only columns with several labels need numbering; a single label is code 0 everywhere.
         coded = [k for k in _KEYS if len(labels[k]) > 1]
         dims = "".join(
@@ -40,8 +47,8 @@ def read_coded_counts(store: Any, dataset: str) -> tuple[str, CodedCounts]:
         sql = (
             "WITH c AS (SELECT area_code, level, period, grain, category, count, repeat_count "
             f"FROM counts WHERE dataset = $dataset){dims} "
-            f"SELECT {''.join(f'i_{k}, ' for k in coded)}c.count::BIGINT AS count, "
-            f"c.repeat_count::DOUBLE AS repeat FROM c{joins}"
+            f"SELECT {''.join(f'i_{k}, ' for k in coded)}c.count::BIGINT AS count"
+            f"{', c.repeat_count::DOUBLE AS repeat' if any_repeat else ''} FROM c{joins}"
         )
         rows = con.execute(sql, {"dataset": dataset}).fetchnumpy()
     n = len(rows["count"])
@@ -49,7 +56,7 @@ def read_coded_counts(store: Any, dataset: str) -> tuple[str, CodedCounts]:
     def codes(k: str) -> np.ndarray:
         return np.asarray(rows[f"i_{k}"], dtype=np.int32) if k in coded else np.zeros(n, dtype=np.int32)
 
-    repeat = rows["repeat"]
+    repeat = rows["repeat"] if any_repeat else np.full(n, np.nan)
     repeat = np.ma.filled(repeat.astype(float), np.nan) if np.ma.isMaskedArray(repeat) else repeat.astype(float)
     return str(found[0][0]), CodedCounts(
         area=codes("area_code"), level=codes("level"), period=codes("period"), grain=codes("grain"),

@@ -189,7 +189,8 @@ def seed_table(rates_long: pd.DataFrame, periods: Sequence[str], category: str |
             raise AtlasError(
                 f"the seed table takes one {key} at a time; the table has {sorted(table[key].astype(str).unique())[:5]}"
             )
-    missing = [p for p in periods if p not in set(table[PERIOD].astype(str))]
+    present = set(table[PERIOD].astype(str).unique())  # distinct labels: no Python loop over rows
+    missing = [p for p in periods if p not in present]
     if missing:
         raise AtlasError(f"periods {missing} are not in the table")
     sub = table[table[PERIOD].astype(str).isin(periods)]

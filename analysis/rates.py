@@ -297,7 +297,7 @@ def _by_period(rates: pd.DataFrame, value: float | pd.Series) -> np.ndarray:
     """A reference value aligned to rows: scalar broadcast, or a Series looked up by period."""
     if isinstance(value, pd.Series):
         _require(rates, [PERIOD], "rates table")
-        missing = sorted(set(rates[PERIOD].astype(str)) - set(value.index.astype(str)))
+        missing = sorted(set(rates[PERIOD].astype(str).unique()) - set(value.index.astype(str)))
         if missing:
             raise AtlasError(f"no reference value for periods {missing[:5]}")
         lookup = pd.Series(value.to_numpy(dtype=float), index=value.index.astype(str))

@@ -93,7 +93,7 @@ DENOMINATOR = "denominator"
 # EHSA's Mann-Kendall trend says little on fewer periods; priority leaves the category out below this.
 MIN_EHSA_PERIODS = 4
 # Frames up to this many area x period cells compute every period's rates at once (see _rates).
-_SMALL_FRAME = 500_000
+_SMALL_FRAME = 100_000
 
 
 @dataclass(frozen=True, eq=False)

@@ -105,8 +105,11 @@ def priority_scores(
     weights: PriorityWeights = PriorityWeights(),
     reference_label: str = "the whole area",
     alpha: float = 0.05,
+    with_reasons: bool = True,
 ) -> pd.DataFrame:
     """Score and rank areas for one period; one row per area, rank 1 = highest priority.
+
+    ``with_reasons=False`` leaves the reasons column blank (a table only compared against needs none).
 
     ``areas`` needs area_code and count; optional: area_name, population, hot_recent + n_recent,
     ehsa_category, count_last_year, imd_score. Ties on score are broken by count (higher first),
@@ -204,7 +207,7 @@ def priority_scores(
         if c in used:
             score += w[c] * s
     out[SCORE] = score / w_total
-    out[REASONS] = _reasons(out, used, w, reference_label)
+    out[REASONS] = _reasons(out, used, w, reference_label) if with_reasons else pd.NA
 
     # Optional inputs absent from ``areas`` still get (blank) columns, so the output schema is stable.
     for col in (POPULATION, HOT_RECENT, N_RECENT, COUNT_LAST_YEAR):

@@ -579,7 +579,7 @@ def priority_table(
     imd = _imd_by_area(f)
     label = _reference_label(f)
 
-    def table_at(i: int) -> pd.DataFrame:
+    def table_at(i: int, with_reasons: bool = True) -> pd.DataFrame:
         lo = max(0, i - recent_periods + 1)
         inputs = f.areas[[AREA_CODE, AREA_NAME]].assign(**{
             COUNT: cube[:, i].astype(np.int64),
@@ -592,13 +592,13 @@ def priority_table(
         if i + 1 >= MIN_EHSA_PERIODS:
             ehsa = emerging_hotspots(cube[:, : i + 1], f.codes, list(f.periods[: i + 1]), sw)
             inputs[EHSA_CATEGORY] = inputs[AREA_CODE].map(ehsa.set_index(AREA_CODE)[EHSA_CATEGORY])
-        return priority_scores(inputs, weights, reference_label=label)
+        return priority_scores(inputs, weights, reference_label=label, with_reasons=with_reasons)
 
     current = table_at(t)
     notes = list(current.attrs.get("notes", []))
     if t + 1 < MIN_EHSA_PERIODS:
         notes.append(f"emerging hot spot category left out: fewer than {MIN_EHSA_PERIODS} periods up to {f.periods[t]}")
-    previous = table_at(t - 1) if t >= 1 else None
+    previous = table_at(t - 1, with_reasons=False) if t >= 1 else None  # only its ranks and scores are used
     table = compare_priority(current, previous, top_n=top_n)
     table.insert(3, PERIOD, f.periods[t])
     if previous is None:

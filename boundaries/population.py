@@ -133,7 +133,7 @@ def imd_table(boundary_set: str | BoundarySet = DEFAULT_SET) -> pd.DataFrame:
     out = out.astype({"imd_score": "float64", "imd_rank": "int64", "imd_decile": "int64"})
     if not bs.shipped:
         # A user LSOA set gets the shipped IMD rows whose codes it shares (the shipped file covers 7 LADs).
-        out = out[out[CODE].isin(set(load_area_table("lsoa", bs)[CODE]))]
+        out = out[out[CODE].isin(load_area_table("lsoa", bs)[CODE])]
     return out.sort_values(CODE, ignore_index=True)
 
 

@@ -119,7 +119,8 @@ def roll_up_cells(
 ) -> Cells:
     """``roll_up`` then sum over categories, on integer codes: one cell per (target area, target period)."""
     _check_target(level, grain)
-    if (coded.levels == (level,) and coded.grains == (grain,) and _sorted_unique(coded.area_codes)
+    if (coded.levels == (level,) and coded.grains == (grain,) and _all_used(coded.area, len(coded.area_codes))
+            and _all_used(coded.period, len(coded.periods)) and _sorted_unique(coded.area_codes)
             and _sorted_unique(coded.periods)):
         # One source already at the target level and grain (e.g. a national monthly LSOA extract): nothing
         # to relabel or leave out, the row codes are the cell keys.
@@ -257,6 +258,11 @@ def _sum_cells(
         area=(cells // n_periods).astype(np.int32), period=(cells % n_periods).astype(np.int32),
         count=np.rint(total).astype(np.int64), repeat=rep, excluded=excluded,
     )
+
+
+def _all_used(codes: np.ndarray, size: int) -> bool:
+    """True when every label of a dictionary has a row (one category of a dataset may not use them all)."""
+    return bool(np.bincount(codes, minlength=size).all()) if codes.size else size == 0
 
 
 def _sorted_unique(labels: np.ndarray) -> bool:

@@ -196,6 +196,18 @@ def test_rows_the_boundaries_do_not_know_are_reported_as_before():
         assert any("left out" in n for n in f.notes)
 
 
+def test_a_category_with_a_shorter_span_keeps_its_own_periods(tmp_path):
+    """One source at the target level and grain, but category B covers fewer months than the dataset."""
+    lsoas = load_areas("lsoa", DEFAULT_SET, lad_codes=["E06000001"])[CODE].tolist()[:5]
+    rows = [{"area_code": c, "period": f"2023-{m:02d}", "category": "A", "count": 2} for c in lsoas for m in range(1, 13)]
+    rows += [{"area_code": c, "period": f"2023-{m:02d}", "category": "B", "count": 1} for c in lsoas[:2] for m in (4, 5, 6)]
+    store = Store()
+    import_file(store, _write(tmp_path / "spans.csv", rows), "spans", rejected_out=tmp_path / "r.csv")
+    for category in ("A", "B", None):
+        f = assert_same_frame(store, "spans", "lsoa", "month", category=category)
+        assert (f.periods[0], f.periods[-1]) == (("2023-04", "2023-06") if category == "B" else ("2023-01", "2023-12"))
+
+
 def test_coded_read_equals_coding_the_tidy_read(demo_store, demo_dataset):
     store = Store(demo_store)
     bs_name, direct = read_coded_counts(store, demo_dataset[0])

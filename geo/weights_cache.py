@@ -16,15 +16,18 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Hashable
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
+from geo import weights as weights_module
 from geo.schema import atlas_home
 from geo.weights import SpatialWeights, WeightsReport, _row_standardise
 
-# Bump when build_weights changes what it produces for the same areas.
+# Bump when the file layout changes. The key also holds a digest of geo/weights.py, so any change
+# to how weights are built invalidates every cached file without anyone having to remember to bump.
 FORMAT = 1
 _TUPLE_FIELDS = ("isolates", "notes")
 
@@ -34,9 +37,15 @@ def cache_dir() -> Path:
     return atlas_home() / "cache" / "weights"
 
 
+@lru_cache(maxsize=1)
+def _builder_digest() -> str:
+    """sha256 of the weights builder's source (geo/weights.py)."""
+    return hashlib.sha256(Path(weights_module.__file__).read_bytes()).hexdigest()
+
+
 def cache_path(key: Hashable) -> Path:
     """The cache file for ``key`` (a tuple of str/int/None describing the areas and the method)."""
-    digest = hashlib.sha256(repr((FORMAT, key)).encode()).hexdigest()[:32]
+    digest = hashlib.sha256(repr((FORMAT, _builder_digest(), key)).encode()).hexdigest()[:32]
     return cache_dir() / f"{digest}.npz"
 
 

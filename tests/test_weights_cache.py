@@ -86,3 +86,10 @@ def test_replacing_the_boundary_file_gives_fresh_weights(tmp_path):
     two, _ = analyses.area_weights("mine", "lsoa")
     assert one.n == len(areas) and two.n == len(areas) - 5
     assert len(_cached_files()) == 2
+
+
+def test_a_change_to_the_weights_builder_gives_a_new_cache_file(monkeypatch):
+    before = weights_cache.cache_path(("k",))
+    weights_cache._builder_digest.cache_clear()
+    monkeypatch.setattr(weights_cache, "_builder_digest", lambda: "another builder")
+    assert weights_cache.cache_path(("k",)) != before

@@ -317,6 +317,11 @@ def _stored_counts(store: Any, dataset: str, token: Hashable | None) -> tuple[st
     return value
 
 
+def coded_counts(store: Any, dataset: str) -> CodedCounts:
+    """A dataset's stored counts as integer codes, shared with the frames: read once per store version. Read-only."""
+    return _coded_counts(store, dataset, _store_token(store))[1]
+
+
 def _coded_counts(store: Any, dataset: str, token: Hashable | None) -> tuple[str, CodedCounts]:
     """(boundary set, stored counts as integer codes): coded inside DuckDB for a real store, read once per version.
 
@@ -883,7 +888,7 @@ def _finish(table: pd.DataFrame, f: AnalysisFrame, extra_notes: list[str] | None
 
 
 __all__ = [
-    "AnalysisFrame", "FrameCache", "NO_POPULATION_NOTE", "STATISTICS", "area_weights", "compare_table",
+    "AnalysisFrame", "FrameCache", "NO_POPULATION_NOTE", "STATISTICS", "area_weights", "coded_counts", "compare_table",
     "emerging_table", "frame_cache", "hotspots_table", "load_frame", "priority_table", "rates_table",
     "seed_count_columns", "seed_rates",
 ]

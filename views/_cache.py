@@ -15,8 +15,8 @@ import pandas as pd
 import streamlit as st
 
 from analysis.periods import can_convert, convert_periods, period_sort_key
-from analysis.rollup import roll_up
-from boundaries.load import load_areas
+from analysis.cube import CodedCounts, roll_up_cells
+from boundaries.load import load_area_table, load_areas
 from boundaries.registry import get_boundary_set
 from geo.schema import (
     AREA_CODE, CATEGORY, CODE, COUNT, GRAIN, GRAINS, LAD_CODE, LAD_NAME, PERIOD, POPULATION, AtlasError,
@@ -62,31 +62,30 @@ def areas(level: str, boundary_set: str) -> gpd.GeoDataFrame:
     return load_areas(level, boundary_set)
 
 
-# cache_resource, not cache_data, for these two internal tables: cache_data pickles a result on
-# write and unpickles it on every read (the whole dataset, several times per run); the callers
-# below only derive new tables from them.
+# cache_resource, not cache_data, for this internal table: cache_data pickles a result on write and
+# unpickles it on every read (the whole dataset, several times per run); the callers below only
+# derive new tables from it.
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _stored_counts(key: StoreKey, dataset: str) -> pd.DataFrame:
-    """Store.counts(dataset), the same read the analysis frames use (atlas.analyses.stored_counts). Read-only."""
-    from atlas.analyses import stored_counts
+def _coded(key: StoreKey, dataset: str) -> CodedCounts:
+    """The dataset's stored counts as integer codes: the same read the analysis frames use. Read-only."""
+    from atlas.analyses import coded_counts
 
-    return stored_counts(Store(key[0]), dataset)
+    return coded_counts(Store(key[0]), dataset)
 
 
 @st.cache_data(show_spinner=False)
 def grain_options(key: StoreKey, dataset: str) -> list[str]:
     """Grains the dataset's periods can be shown at (those its stored grains nest in), in GRAINS order."""
-    stored = [str(g) for g in _stored_counts(key, dataset)[GRAIN].unique()]
+    stored = [g for g, _ in _coded(key, dataset).grain_periods()]
     return [g for g in GRAINS if any(can_convert(s, g) for s in stored)]
 
 
 @st.cache_data(show_spinner=False)
 def period_options(key: StoreKey, dataset: str, grain: str) -> list[str]:
     """The `grain` periods the dataset has counts in, newest first (grains that do not nest are skipped)."""
-    stored = _stored_counts(key, dataset)[[PERIOD, GRAIN]].drop_duplicates()
     parts = [
-        convert_periods(group[PERIOD], g, grain)
-        for g, group in stored.groupby(GRAIN)
+        convert_periods(pd.Series(labels, dtype="str"), g, grain)
+        for g, labels in _coded(key, dataset).grain_periods()
         if can_convert(str(g), grain)
     ]
     if not parts:
@@ -99,9 +98,13 @@ def period_options(key: StoreKey, dataset: str, grain: str) -> list[str]:
 @st.cache_resource(show_spinner="Counting…", max_entries=8)
 def _rolled(key: StoreKey, dataset: str, boundary_set: str, level: str, grain: str) -> tuple[pd.DataFrame, int]:
     """(counts at level x grain summed over categories [area_code, period, count], incidents excluded)."""
-    result = roll_up(_stored_counts(key, dataset), level, grain, boundary_set=boundary_set)
-    summed = result.counts.groupby([AREA_CODE, PERIOD], sort=False, as_index=False)[COUNT].sum()
-    return summed, int(result.excluded[COUNT].sum())
+    cells = roll_up_cells(_coded(key, dataset), level, grain, boundary_set=boundary_set)
+    summed = pd.DataFrame({
+        AREA_CODE: pd.Series(cells.area_codes[cells.area], dtype="str"),
+        PERIOD: pd.Series(np.asarray(cells.periods, dtype=object)[cells.period], dtype="str"),
+        COUNT: cells.count,
+    })
+    return summed, int(cells.excluded[COUNT].sum())
 
 
 @st.cache_data(show_spinner=False)
@@ -110,7 +113,7 @@ def coverage(key: StoreKey, dataset: str, boundary_set: str, level: str, grain: 
 
     The map shows whole authorities: every area of a covered authority, zero or not, and no others.
     """
-    all_areas = areas(level, boundary_set)
+    all_areas = load_area_table(level, boundary_set)  # codes and authorities only: no polygons to read
     # Unique codes first: isin against every area x period row of arrow strings costs ~0.2 s.
     codes = _rolled(key, dataset, boundary_set, level, grain)[0][AREA_CODE].unique()
     with_data = all_areas[all_areas[CODE].isin(codes)]
@@ -147,7 +150,7 @@ def area_counts(
 @st.cache_data(show_spinner=False)
 def categories(key: StoreKey, dataset: str) -> tuple[str, ...]:
     """Incident categories stored for the dataset, sorted."""
-    return tuple(sorted(_stored_counts(key, dataset)[CATEGORY].astype(str).unique().tolist()))
+    return tuple(sorted(_coded(key, dataset).categories))
 
 
 @st.cache_data(show_spinner=False)

@@ -58,6 +58,12 @@ def poisson_interval(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Limits for a Poisson count: exact below ``byar_min_count`` events, Byar's from there (PHE guide)."""
     o = _counts(count)
+    if o.size > 1024:
+        # Counts repeat (small whole numbers, tens of distinct values in a national table): the limits
+        # are elementwise, so each distinct count is computed once and placed back (same values).
+        uniq, inverse = np.unique(o.ravel(), return_inverse=True)
+        lower, upper = poisson_interval(uniq, confidence, byar_min_count)
+        return lower[inverse].reshape(o.shape), upper[inverse].reshape(o.shape)
     el, eu = exact_poisson_interval(o, confidence)
     bl, bu = byar_interval(o, confidence)
     use_exact = o < byar_min_count

@@ -111,3 +111,18 @@ def test_wilson_interval_contains_the_observed_proportion(pair):
     x, n = pair
     lower, upper = wilson_interval(x, n, 0.998)
     assert 0.0 <= lower <= x / n + 1e-12 <= upper + 2e-12 <= 1.0 + 2e-12
+
+
+def test_a_long_array_gets_the_same_limits_as_each_count_alone():
+    """Long arrays compute each distinct count once (analysis.intervals.poisson_interval): same values."""
+    import numpy as np
+
+    from analysis.intervals import poisson_interval
+
+    rng = np.random.default_rng(5)
+    counts = np.concatenate([rng.poisson(4, 3000).astype(float), [np.nan, 0.0, 9.0, 10.0, 250_000.0]])
+    lower, upper = poisson_interval(counts, 0.998)
+    alone = [poisson_interval(counts[i:i + 1], 0.998) for i in range(counts.size)]
+    np.testing.assert_array_equal(lower, np.concatenate([a[0] for a in alone]))
+    np.testing.assert_array_equal(upper, np.concatenate([a[1] for a in alone]))
+    assert lower.shape == counts.shape and np.isnan(lower[3000]) and lower[3001] == 0.0

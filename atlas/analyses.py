@@ -806,8 +806,13 @@ def _rates(f: AnalysisFrame, periods: list[str] | None = None) -> pd.DataFrame:
 
 def _compute_rates(f: AnalysisFrame, periods: list[str] | None = None) -> pd.DataFrame:
     """The complete grid (or the rows of ``periods``) with names, population, rates and whole-area comparison."""
-    t = f.counts_in(periods).merge(f.areas, on=AREA_CODE, how="left")
-    t[POPULATION] = t[AREA_CODE].map(f.population).astype(float) if f.population is not None else np.nan
+    t = f.counts_in(periods).copy(deep=False)  # counts_in(None) is the frame's own table: never add to it
+    # The grid is area-major with every period of each area: area columns are repeated by position
+    # (no string join of every row); same columns and dtypes as merging f.areas on area_code.
+    k = len(t) // max(len(f.areas), 1)
+    for col in (AREA_NAME, LAD_CODE, LAD_NAME):
+        t[col] = pd.Series(np.repeat(f.areas[col].to_numpy(), k), dtype=f.areas[col].dtype)
+    t[POPULATION] = np.repeat(f.population.to_numpy(dtype=float), k) if f.population is not None else np.nan
     t[DENOMINATOR] = f.denominator
     t = add_rates(t)
     if f.population is None:
@@ -816,7 +821,8 @@ def _compute_rates(f: AnalysisFrame, periods: list[str] | None = None) -> pd.Dat
         t[COMPARED_TO_WHOLE_AREA] = pd.Series(pd.NA, index=t.index, dtype="string")
     else:
         whole = overall_rate(t[[PERIOD, COUNT, POPULATION]]).set_index(PERIOD)
-        t[WHOLE_AREA_RATE] = t[PERIOD].map(whole[RATE_PER_1000]).astype(float)
+        shown = list(dict.fromkeys(t[PERIOD].iloc[:k]))  # the k periods, in the order each area repeats them
+        t[WHOLE_AREA_RATE] = np.tile(whole[RATE_PER_1000].reindex(shown).to_numpy(dtype=float), len(f.areas))
         t = compare_to_reference(t, whole[RATE_PER_1000])
         t = t.rename(columns={COMPARED: COMPARED_TO_WHOLE_AREA})
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -282,3 +282,35 @@ def test_a_national_sample_equals_the_old_path(tmp_path, shared_data):
     want = emerging_hotspots(cube, f.codes, ref.periods, weights)
     got = analyses.emerging_table(store, "national", "lsoa", "month")
     pd.testing.assert_frame_equal(got[want.columns].reset_index(drop=True), want.reset_index(drop=True))
+
+
+def _old_rates(f: analyses.AnalysisFrame) -> pd.DataFrame:
+    """The rates table as built before issue 11: merge areas and map population and whole-area rate by key."""
+    from analysis.rates import COMPARED, INCIDENT_SHARE, RATE_PER_1000, add_rates, compare_to_reference, overall_rate
+    from geo.schema import POPULATION
+
+    t = f.counts.merge(f.areas, on=AREA_CODE, how="left")
+    t[POPULATION] = t[AREA_CODE].map(f.population).astype(float)
+    t[analyses.DENOMINATOR] = f.denominator
+    t = add_rates(t)
+    whole = overall_rate(t[[PERIOD, COUNT, POPULATION]]).set_index(PERIOD)
+    t[analyses.WHOLE_AREA_RATE] = t[PERIOD].map(whole[RATE_PER_1000]).astype(float)
+    t = compare_to_reference(t, whole[RATE_PER_1000]).rename(columns={COMPARED: analyses.COMPARED_TO_WHOLE_AREA})
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t[analyses.RATE_RATIO] = t[RATE_PER_1000] / t[analyses.WHOLE_AREA_RATE].where(t[analyses.WHOLE_AREA_RATE] > 0)
+    totals = t.groupby(PERIOD)[COUNT].transform("sum").astype(float)
+    t[INCIDENT_SHARE] = t[COUNT] / totals.where(totals > 0)
+    return t
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_rates_equal_the_old_merge_path_and_leave_the_frame_alone(demo_store, demo_dataset, level):
+    store = Store(demo_store)
+    for grain, area_filter in (("month", None), ("fy", "E06000047"), ("quarter", None)):
+        f = analyses.load_frame(store, demo_dataset[0], level, grain, area_filter=area_filter)
+        columns = list(f.counts.columns)
+        want = _old_rates(f)
+        pd.testing.assert_frame_equal(analyses._compute_rates(f), want)
+        some = [f.periods[-1], f.periods[0]]
+        pd.testing.assert_frame_equal(analyses._compute_rates(f, some), want[want[PERIOD].isin(some)].reset_index(drop=True))
+        assert list(f.counts.columns) == columns  # the frame's own grid gained no column

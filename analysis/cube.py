@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from analysis.periods import can_convert, convert_periods
 from analysis.rollup import DEFAULT_SET, REASON, ParentMaps, _check_target, _coarser_overlaps, _lookup
@@ -306,4 +308,38 @@ def _excluded_summary(reason: np.ndarray, reasons: list[str], count: np.ndarray)
     return table[table["rows"] > 0].sort_values(REASON, ignore_index=True)
 
 
-__all__ = ["Cells", "CodedCounts", "roll_up_cells"]
+def distinct(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """(code per row, distinct values in first-appearance order): values == distinct[code].
+
+    Validating each distinct value once and mapping the answer back by code is what keeps a
+    national file (millions of rows, tens of thousands of distinct codes) fast. A missing value
+    gets a code of its own, so per-value checks see it exactly as per-row checks would.
+    """
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+        encoded = _arrow_distinct(values)
+        if encoded is not None:
+            return encoded
+    codes, uniques = pd.factorize(values)
+    uniq = pd.Series(uniques, dtype=values.dtype)
+    missing = codes < 0
+    if missing.any():
+        codes = np.where(missing, len(uniq), codes)
+        uniq = pd.concat([uniq, pd.Series([None], dtype=values.dtype)], ignore_index=True)
+    return codes.astype(np.intp, copy=False), uniq
+
+
+def _arrow_distinct(values: pd.Series) -> tuple[np.ndarray, pd.Series] | None:
+    """distinct() by Arrow's dictionary encoding: int32 codes, no int64 copy; None if chunks disagree."""
+    encoded = pc.dictionary_encode(pa.chunked_array(pa.array(values)), null_encoding="encode")
+    chunks = encoded.chunks
+    if not chunks:
+        return None
+    dictionary = chunks[0].dictionary
+    # One memo table serves every chunk, so they share the dictionary; never assume it silently.
+    if not all(c.dictionary.equals(dictionary) for c in chunks[1:]):
+        return None
+    codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chunks])
+    return codes.astype(np.int32, copy=False), pd.Series(pd.array(dictionary, dtype=values.dtype))
+
+
+__all__ = ["Cells", "CodedCounts", "distinct", "roll_up_cells"]

@@ -12,7 +12,8 @@ import pyarrow.compute as pc
 from boundaries.registry import BoundarySet, get_boundary_set
 from geo.schema import ALL_CATEGORIES, AREA_CODE, CATEGORY, COUNT, GRAIN, LEVEL, PERIOD, REPEAT_COUNT
 from ingest.areas import codes_by_level
-from ingest.fields import distinct, is_blank, normalise_codes, parse_counts, parse_periods_distinct
+from analysis.cube import distinct
+from ingest.fields import is_blank, normalise_codes, parse_counts, parse_periods_distinct
 from ingest.reader import RawTable
 from ingest.rejections import REASONS, RowReasons
 from ingest.report import COUNTS_COLUMNS

@@ -14,7 +14,6 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from geo.schema import (
     ALL_CATEGORIES,
@@ -30,6 +29,7 @@ from geo.schema import (
     StoreError,
     atlas_home,
 )
+from analysis.cube import distinct
 from store import cow
 from store.schema import COUNT_KEY, SCHEMA_VERSION, check_version, create_schema, migrate, schema_version
 
@@ -184,7 +184,7 @@ def _shares_a_key(df: pd.DataFrame) -> np.ndarray:
     the table has no primary-key index, so this check is what keeps one row per key.
     """
     n = len(df)
-    parts = [_key_codes(df[c]) for c in _KEY]  # no missing keys here: _incoming_counts refused them
+    parts = [distinct(df[c])[0] for c in _KEY]  # no missing keys here: _incoming_counts refused them
     sizes = [int(p.max(initial=-1)) + 1 for p in parts]
     space = int(np.prod([max(z, 1) for z in sizes], dtype=object))
     if n == 0 or space > max(_MAX_DENSE_KEYS, 4 * n):
@@ -193,16 +193,6 @@ def _shares_a_key(df: pd.DataFrame) -> np.ndarray:
     for p, z in zip(parts, sizes):
         key = key * max(z, 1) + p
     return np.bincount(key, minlength=space)[key] > 1
-
-
-def _key_codes(values: pd.Series) -> np.ndarray:
-    """Integer code per row, equal codes for equal values (Arrow's dictionary encoding when possible)."""
-    if len(values) and isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
-        chunks = pc.dictionary_encode(pa.chunked_array(pa.array(values))).chunks
-        first = chunks[0].dictionary
-        if all(c.dictionary.equals(first) for c in chunks[1:]):  # one memo table: shared dictionary
-            return np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chunks])
-    return pd.factorize(values)[0]
 
 
 def _report_json(report: ImportReportLike) -> str:

@@ -229,9 +229,8 @@ def _sizes_with(frames: list[tuple[float, bytes]], marker: bytes) -> list[int]:
     return [len(b) for _, b in frames if marker in b]
 
 
-def cold_start(pw, dataset: str, results: dict, payload: list) -> None:
-    """(a), (c), (d): one fresh server; browser already open, as a user's is."""
-    home = _store(with_demo=True)
+def _watched_page(pw):
+    """(browser, page, websocket frames as (time, bytes), outline file sizes) for one measured run."""
     browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
     page = browser.new_page(viewport={"width": 1400, "height": 1400})
     received: list[tuple[float, bytes]] = []
@@ -243,6 +242,13 @@ def cold_start(pw, dataset: str, results: dict, payload: list) -> None:
     page.on("websocket", on_ws)
     outlines: list[int] = []
     _track_outlines(page, outlines)
+    return browser, page, received, outlines
+
+
+def cold_start(pw, dataset: str, results: dict, payload: list) -> None:
+    """(a), (c), (d): one fresh server; browser already open, as a user's is."""
+    home = _store(with_demo=True)
+    browser, page, received, outlines = _watched_page(pw)
     server = Server(home)
     try:
         t_health = server.wait_healthy()
@@ -346,17 +352,7 @@ def _big_store(n_target: int) -> tuple[Path, int, list[str]]:
 
 def large_map(pw, home: Path, n_areas: int, results: dict, payload: list) -> None:
     """(L) one fresh server on the large store: first draw, a second draw in a new tab, period changes."""
-    browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-    page = browser.new_page(viewport={"width": 1400, "height": 1400})
-    received: list[tuple[float, bytes]] = []
-
-    def on_ws(ws):
-        ws.on("framereceived", lambda p: received.append(
-            (time.perf_counter(), p if isinstance(p, bytes) else p.encode())))
-
-    page.on("websocket", on_ws)
-    outlines: list[int] = []
-    _track_outlines(page, outlines)
+    browser, page, received, outlines = _watched_page(pw)
     server = Server(home)
     q = urlencode({"dataset": BIG_DATASET, "level": "lsoa", "grain": "month", "measure": "rate"})
     url = f"{server.url}/map-explorer?{q}"

@@ -43,7 +43,7 @@ class _RawScript(Element):
 class AreaOutlines(MacroElement):
     """The areas as one L.geoJson layer (feature id = area code), filled from each feature's ``_fill``.
 
-    The outlines arrive compact (geo.maps.encode_outlines: delta-coded integer rings) and are decoded
+    The outlines arrive compact (geo.display_areas.encode_outlines: delta-coded integer rings) and are decoded
     here straight into Leaflet polygons (no intermediate GeoJSON); ``_i`` is each feature's position,
     which the style layer's arrays follow. With ``url`` (the app: a file the Streamlit server holds for
     the session) the page fetches them once as JSON, so a rerun (new period or measure) does not send
@@ -118,7 +118,7 @@ class AreaOutlines(MacroElement):
     def __init__(self, outlines: str, no_data: str, key: str | None = None, url: str | None = None):
         super().__init__()
         self._name = "AreaOutlines"
-        # Serialised once per set of areas (geo.maps.DisplayAreas) and inserted verbatim: it is JSON.
+        # Serialised once per set of areas (geo.display_areas.DisplayAreas) and inserted verbatim: it is JSON.
         self.outlines, self.no_data, self.url = outlines, no_data, url
         self.key = key if key is not None else json.loads(outlines)["key"]
         self.outline, self.weight, self.opacity = OUTLINE_COLOUR, OUTLINE_WEIGHT, FILL_OPACITY
@@ -146,7 +146,7 @@ def _js_string(text: str) -> str:
 class AreaStyle(MacroElement):
     """Sets each area's fill colour and tooltip on the outline layer, as arrays in the outlines' order.
 
-    ``key`` is the outlines' key (geo.maps.DisplayAreas.key): a style built for other areas is not applied.
+    ``key`` is the outlines' key (geo.display_areas.DisplayAreas.key): a style built for other areas is not applied.
     Colours travel as indices into ``palette``; tooltips as text columns (one per label, one value per
     area), which become an HTML table in the browser, every piece escaped there: area names come from
     user files. A tooltip's HTML is built when it first opens, not for every area up front.

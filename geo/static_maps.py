@@ -23,7 +23,8 @@ from analysis.hotspots import GI_COLOURS, LISA_COLOURS
 from geo._cartography import LegendEntry, add_north_arrow, add_scale_bar, draw_legend, label_areas
 from geo.attribution import ATTRIBUTION, PUBLICATION_THRESHOLD
 from geo.classify import Classes, classify
-from geo.maps import EHSA_COLOURS, NO_DATA_COLOUR, palette_colours, simplify_for_display
+from geo.display_areas import simplify_for_display
+from geo.maps import EHSA_COLOURS, NO_DATA_COLOUR, palette_colours
 from geo.print_page import fit_rect, page_footer, page_header, page_size, save_figure, text_scale
 from geo.schema import AREA_CODE, CODE, NAME, PERIOD, AtlasError, BoundaryError
 
@@ -179,7 +180,7 @@ def plot_measure(
 
 
 def display_shapes(areas: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Areas simplified for print (geo.maps.simplify_for_display: shared edges kept, ~25 m tolerance)."""
+    """Areas simplified for print (geo.display_areas.simplify_for_display: shared edges kept, ~25 m tolerance)."""
     for col in (CODE, "geometry"):
         if col not in areas.columns:
             raise BoundaryError(f"boundaries lack the column {col!r} (columns: {list(areas.columns)})")

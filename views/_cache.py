@@ -24,7 +24,7 @@ from geo.schema import (
 from store.store import Store, default_store_path
 
 if TYPE_CHECKING:
-    from geo.maps import DisplayAreas
+    from geo.display_areas import DisplayAreas
     from views._frame import Selection
 
 StoreKey = tuple[str, int]
@@ -383,7 +383,7 @@ def selection_areas(key: StoreKey, sel: Selection) -> gpd.GeoDataFrame:
 @st.cache_resource(show_spinner=False)
 def display_areas(key: StoreKey, sel: Selection) -> DisplayAreas:
     """The selection's outlines simplified and serialised for the browser (geo.maps.display_areas), once per selection."""
-    from geo.maps import display_areas as build
+    from geo.display_areas import display_areas as build
 
     return build(selection_areas(key, sel))
 

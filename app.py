@@ -40,6 +40,8 @@ PAGES: tuple[tuple[str, str, str, str], ...] = (
     ("views/hotspots.py", "Hotspots over time", ":material/local_fire_department:", "hotspots-over-time"),
     ("views/compare.py", "Compare localities", ":material/compare_arrows:", "compare-localities"),
     ("views/priority.py", "Priority areas", ":material/flag:", "priority-areas"),
+    ("views/monitoring.py", "Monitoring (SPC)", ":material/monitoring:", "monitoring"),
+    ("views/reporting_gap.py", "Reporting gap (estimate)", ":material/visibility_off:", "reporting-gap"),
     ("views/data.py", "Data", ":material/upload_file:", "data-and-imports"),
     ("views/about.py", "About / method", ":material/info:", "about-method"),
 )

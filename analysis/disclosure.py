@@ -19,6 +19,7 @@ Complementary cells are shown as ``"*"``: they are not small, so ``"<5"`` would 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -362,7 +363,286 @@ def _blank(out: pd.DataFrame, columns: Sequence[str], mask: np.ndarray) -> None:
             out[col] = out[col].mask(rows)
 
 
+# ---------------------------------------------------------------------------- linked tables (a cube of lines)
+
+
+@dataclass(frozen=True)
+class Lines:
+    """Additive relations between the cells of linked tables: for each line, sum(members) == total.
+
+    Stored as entries (one per cell of a line): ``line`` id, ``cell`` index and ``coef`` (+1 for a
+    member, -1 for the line's total), so one cell can sit in many lines (an LSOA-month is a member of
+    its ward-month, its LSOA-quarter and its all-categories cell, and the total of its categories).
+    """
+
+    line: np.ndarray  # int64 [entries]
+    cell: np.ndarray  # int64 [entries]
+    coef: np.ndarray  # int8 [entries], +1 member, -1 total
+    n_lines: int
+
+    @staticmethod
+    def concat(parts: Sequence[Lines]) -> Lines:
+        """One set of lines from several (line ids renumbered)."""
+        offsets = np.cumsum([0, *[p.n_lines for p in parts]])
+        return Lines(
+            np.concatenate([p.line + o for p, o in zip(parts, offsets)]) if parts else np.zeros(0, np.int64),
+            np.concatenate([p.cell for p in parts]) if parts else np.zeros(0, np.int64),
+            np.concatenate([p.coef for p in parts]) if parts else np.zeros(0, np.int8),
+            int(offsets[-1]),
+        )
+
+
+def reader_bounds(values: np.ndarray, kind: np.ndarray, threshold: int) -> tuple[np.ndarray, np.ndarray]:
+    """What a reader knows of each cell before combining lines: shown = its value; "<t" = 1..t-1; a
+    complement "*" >= t; a small cell hidden as "*" (kind 3, see protect_lines) >= 1 (zeros are shown)."""
+    lo = np.where(kind == 0, values, np.where(kind == _PRIMARY, 1, np.where(kind == _SECONDARY, threshold, 1)))
+    hi = np.where(kind == 0, values, np.where(kind == _PRIMARY, threshold - 1, -1)).astype(float)
+    return lo.astype(float), np.where(hi < 0, np.inf, hi)
+
+
+# Stand-in for "no upper bound" in propagate_bounds: finite so sums need no infinity bookkeeping, and
+# exact in float64 for sums of up to 2**12 such terms plus any realistic count.
+_BIG = float(2**40)
+
+
+def propagate_bounds(
+    lo: np.ndarray, hi: np.ndarray, lines: Lines, passes: int = 8
+) -> tuple[np.ndarray, np.ndarray]:
+    """Tighten integer bounds of every cell through every line until stable (interval constraint propagation).
+
+    Each line sum(coef * x) == 0 bounds each of its cells by the others' bounds (the subtraction
+    attack on every line at once, repeated so that what one line reveals feeds the next); counts are
+    whole numbers, so bounds are rounded inwards. Vectorised over all entries (bincount per line,
+    reduceat per cell). An infinite upper bound is returned as ``inf``.
+    """
+    lo = np.maximum(lo.astype(float), 0.0)
+    hi = np.minimum(hi.astype(float), _BIG)
+    if len(lines.line) == 0:
+        return lo, np.where(hi >= _BIG, np.inf, hi)
+    if len(lines.cell) > 1 and (lines.cell[1:] < lines.cell[:-1]).any():
+        lines = _by_cell(lines)
+    line, cell, pos = lines.line, lines.cell, lines.coef > 0
+    starts = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
+    cells = cell[starts]
+    n = lines.n_lines
+    for _ in range(passes):
+        lo_c, hi_c = lo[cell], hi[cell]
+        l_e = np.where(pos, lo_c, -hi_c)
+        h_e = np.where(pos, hi_c, -lo_c)
+        others_lo = np.bincount(line, l_e, n)[line] - l_e
+        others_hi = np.bincount(line, h_e, n)[line] - h_e
+        # coef * x == -(others): a member lies in [-others_hi, -others_lo], a total in [others_lo, others_hi]
+        imp_lo = np.where(pos, -others_hi, others_lo)
+        imp_hi = np.where(pos, -others_lo, others_hi)
+        new_lo, new_hi = lo.copy(), hi.copy()
+        new_lo[cells] = np.maximum(lo[cells], np.ceil(np.maximum.reduceat(imp_lo, starts) - 1e-6))
+        new_hi[cells] = np.minimum(hi[cells], np.floor(np.minimum.reduceat(imp_hi, starts) + 1e-6))
+        if np.array_equal(new_lo, lo) and np.array_equal(new_hi, hi):
+            break
+        lo, hi = new_lo, new_hi
+    return lo, np.where(hi >= _BIG * 0.5, np.inf, hi)
+
+
+def protect_lines(
+    values: np.ndarray, lines: Lines, threshold: int = 5, kind: np.ndarray | None = None, max_rounds: int = 200,
+    lp_max_cells: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Primary plus complementary suppression of linked tables: no hidden cell pinned by any set of lines.
+
+    Returns (kind, pinned): kind per cell (0 shown, 1 small "<t", 2 complement "*", 3 a small count
+    shown as "*" because "<t" would pin it, e.g. a total of 4 over four non-zero cells); ``pinned`` lists
+    the cells still fixed to one value (empty unless nothing was left to hide). Each round runs the
+    reader's attack (``propagate_bounds``: subtraction along every line, chained), and for every
+    pinned cell hides the smallest shown non-zero cell of one of its lines (members before totals;
+    the line with the fewest hidden cells first), as in the hypercube-free heuristic of Cox (1980)
+    generalised to many linked margins. Hiding a cell never tightens what the reader knows of any
+    other (a "*" says less than its value), so rounds only ever add protection. With
+    ``lp_max_cells`` > 0, groups of hidden cells linked by lines (connected components) of at most
+    that many cells are then audited by linear programming (``lp_pinned_cells``) as well.
+    """
+    threshold = check_threshold(threshold)
+    values = np.asarray(values, dtype=np.int64)
+    lines = _by_cell(lines)  # once: propagation reduces per cell over entries sorted by cell
+    if kind is None:
+        kind = np.zeros(len(values), dtype=np.int8)
+        kind[(values >= 1) & (values < threshold)] = _PRIMARY
+    else:
+        kind = kind.astype(np.int8).copy()
+    pinned = np.zeros(0, dtype=np.int64)
+    passes = 1  # plain subtraction first (cheap); chained propagation once that finds nothing
+    for _ in range(max_rounds):
+        pinned, culprits = _pins(values, kind, lines, threshold, passes)
+        if len(pinned) == 0 and passes == 1:
+            passes = 16
+            pinned, culprits = _pins(values, kind, lines, threshold, passes)
+        if len(pinned) == 0 and lp_max_cells > 0:
+            pinned, culprits = lp_pinned_cells(values, kind, lines, threshold, lp_max_cells), np.zeros(0, np.int64)
+        if len(pinned) == 0:
+            break
+        chosen, vague = _complements(values, kind, lines, pinned, culprits)
+        if len(chosen) == 0 and len(vague) == 0:
+            break  # every line of the pinned cells is hidden already: report them
+        kind[chosen] = _SECONDARY
+        kind[vague] = _MARGIN
+    return kind, pinned
+
+
+def _by_cell(lines: Lines) -> Lines:
+    order = np.argsort(lines.cell, kind="stable")
+    return Lines(lines.line[order], lines.cell[order], lines.coef[order], lines.n_lines)
+
+
+def _pinned_cells(values: np.ndarray, kind: np.ndarray, lines: Lines, threshold: int, passes: int = 16) -> np.ndarray:
+    """Hidden cells that bound propagation fixes to one value (not counting a "<2" cell, 1 by definition)."""
+    return _pins(values, kind, lines, threshold, passes)[0]
+
+
+def _pins(values: np.ndarray, kind: np.ndarray, lines: Lines, threshold: int,
+          passes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(pinned cells, lines that pin them): a line pins a cell when, given what the reader knows of its
+    other cells after propagation, it leaves the cell one value."""
+    own_lo, own_hi = reader_bounds(values, kind, threshold)
+    active = _active_lines(kind, lines)
+    lo, hi = propagate_bounds(own_lo, own_hi, active, passes)
+    pinned = (kind > 0) & (own_lo < own_hi) & (lo >= hi)
+    cells = np.flatnonzero(pinned)
+    if len(cells) == 0:
+        return cells, np.zeros(0, dtype=np.int64)
+    e = np.flatnonzero(pinned[active.cell])
+    members = np.isin(active.line, np.unique(active.line[e]))
+    ln, cl, pos = active.line[members], active.cell[members], active.coef[members] > 0
+    hi_f = np.minimum(hi, _BIG)
+    l_e = np.where(pos, lo[cl], -hi_f[cl])
+    h_e = np.where(pos, hi_f[cl], -lo[cl])
+    others_lo = np.bincount(ln, l_e, active.n_lines)[ln] - l_e
+    others_hi = np.bincount(ln, h_e, active.n_lines)[ln] - h_e
+    imp_lo = np.where(pos, -others_hi, others_lo)
+    imp_hi = np.where(pos, -others_lo, others_hi)
+    pins = pinned[cl] & (np.maximum(own_lo[cl], np.ceil(imp_lo - 1e-6)) >= np.minimum(own_hi[cl], np.floor(imp_hi + 1e-6)))
+    return cells, np.unique(ln[pins])
+
+
+def _active_lines(kind: np.ndarray, lines: Lines) -> Lines:
+    """Only lines with a hidden cell can tell the reader anything new."""
+    has_hidden = np.bincount(lines.line, kind[lines.cell] > 0, lines.n_lines) > 0
+    keep = has_hidden[lines.line]
+    return Lines(lines.line[keep], lines.cell[keep], lines.coef[keep], lines.n_lines)
+
+
+def _complements(values: np.ndarray, kind: np.ndarray, lines: Lines, pinned: np.ndarray,
+                 culprits: np.ndarray | None = None) -> np.ndarray:
+    """For each pinned cell, the smallest shown non-zero cell of one of its lines (vectorised choice):
+    a line that pins it when there is one, else the line with the fewest hidden cells."""
+    n_hidden = np.bincount(lines.line, kind[lines.cell] > 0, lines.n_lines)
+    cand = (kind[lines.cell] == 0) & (values[lines.cell] > 0)
+    # best candidate per line: members before the total, then the smallest value, then the lowest index
+    ce = np.flatnonzero(cand)
+    order = np.lexsort((lines.cell[ce], values[lines.cell[ce]], lines.coef[ce] < 0, lines.line[ce]))
+    ce = ce[order]
+    first = np.ones(len(ce), dtype=bool)
+    first[1:] = lines.line[ce][1:] != lines.line[ce][:-1]
+    best_cell = np.full(lines.n_lines, -1, dtype=np.int64)
+    best_cell[lines.line[ce[first]]] = lines.cell[ce[first]]
+    # the lines of the pinned cells that still have a candidate
+    is_pinned = np.zeros(len(values), dtype=bool)
+    is_pinned[pinned] = True
+    pe = np.flatnonzero(is_pinned[lines.cell] & (best_cell[lines.line] >= 0))
+    # A pinning line with nothing left to hide is pinned by "<t" itself (four cells of 1 under a "<5"
+    # total): show its small total (else a small member) as "*", which says only "not zero".
+    vague = np.zeros(0, dtype=np.int64)
+    if culprits is not None and len(culprits):
+        stuck = np.zeros(lines.n_lines, dtype=bool)
+        stuck[culprits] = True
+        stuck &= best_cell < 0
+        se = np.flatnonzero(stuck[lines.line] & (kind[lines.cell] == _PRIMARY))
+        order = np.lexsort((lines.cell[se], lines.coef[se] > 0, lines.line[se]))  # the total first
+        se = se[order]
+        first_s = np.ones(len(se), dtype=bool)
+        first_s[1:] = lines.line[se][1:] != lines.line[se][:-1]
+        vague = np.unique(lines.cell[se[first_s]])
+    if len(pe) == 0:
+        return np.zeros(0, dtype=np.int64), vague
+    ln = lines.line[pe]
+    culprit = np.zeros(lines.n_lines, dtype=bool)
+    if culprits is not None and len(culprits):
+        culprit[culprits] = True
+    order = np.lexsort((values[best_cell[ln]], n_hidden[ln], ~culprit[ln], lines.cell[pe]))
+    pe, ln = pe[order], ln[order]
+    first = np.ones(len(pe), dtype=bool)
+    first[1:] = lines.cell[pe][1:] != lines.cell[pe][:-1]
+    return np.unique(best_cell[ln[first]]), vague
+
+
+def lp_pinned_cells(values: np.ndarray, kind: np.ndarray, lines: Lines, threshold: int, max_cells: int) -> np.ndarray:
+    """Hidden cells whose min and max over all tables consistent with what is shown coincide (LP audit).
+
+    The LP splits into independent groups of hidden cells joined by lines (shown cells are
+    constants); each group of at most ``max_cells`` cells is solved with scipy's HiGHS: a few random
+    objectives clear most cells (any feasible table where a cell differs from the truth shows it is
+    not pinned), then each remaining cell is minimised and maximised. Larger groups are left to
+    ``propagate_bounds``.
+    """
+    from scipy.optimize import linprog
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    act = _active_lines(kind, lines)
+    hidden = np.flatnonzero(kind > 0)
+    if len(hidden) == 0 or len(act.line) == 0:
+        return np.zeros(0, dtype=np.int64)
+    var = np.full(len(values), -1, dtype=np.int64)
+    var[hidden] = np.arange(len(hidden))
+    he = var[act.cell] >= 0
+    # cells joined through a line: link each hidden entry to a node for its line
+    line_ids, line_node = np.unique(act.line[he], return_inverse=True)
+    nv = len(hidden)
+    g = coo_matrix((np.ones(he.sum()), (var[act.cell[he]], nv + line_node)), shape=(nv + len(line_ids),) * 2)
+    _, comp = connected_components(g, directed=False)
+    comp_v = comp[:nv]
+    lo0, hi0 = reader_bounds(values, kind, threshold)
+    out: list[int] = []
+    rng = np.random.default_rng(0)
+    sizes = np.bincount(comp_v)
+    for c in np.flatnonzero((sizes > 0) & (sizes <= max_cells)):
+        cells = hidden[comp_v == c]
+        if not (lo0[cells] < hi0[cells]).any():
+            continue
+        local = np.full(len(values), -1, dtype=np.int64)
+        local[cells] = np.arange(len(cells))
+        lines_c = np.unique(act.line[(local[act.cell] >= 0)])
+        e = np.flatnonzero(np.isin(act.line, lines_c))
+        row = np.searchsorted(lines_c, act.line[e])
+        is_var = local[act.cell[e]] >= 0
+        a = coo_matrix((act.coef[e][is_var].astype(float), (row[is_var], local[act.cell[e]][is_var])),
+                       shape=(len(lines_c), len(cells))).tocsr()
+        b = -np.bincount(row[~is_var], act.coef[e][~is_var] * values[act.cell[e]][~is_var].astype(float),
+                         len(lines_c))
+        bounds = list(zip(lo0[cells], [None if np.isinf(h) else h for h in hi0[cells]]))
+        truth = values[cells].astype(float)
+        unsure = lo0[cells] < hi0[cells]
+        for _ in range(4):
+            res = linprog(rng.standard_normal(len(cells)), A_eq=a, b_eq=b, bounds=bounds, method="highs")
+            if res.status == 0:
+                unsure &= np.abs(res.x - truth) < 0.5
+        for k in np.flatnonzero(unsure):
+            if not unsure[k]:
+                continue
+            obj = np.zeros(len(cells))
+            obj[k] = 1.0
+            mn = linprog(obj, A_eq=a, b_eq=b, bounds=bounds, method="highs")
+            mx = linprog(-obj, A_eq=a, b_eq=b, bounds=bounds, method="highs")
+            if mx.status == 3:  # unbounded above: not pinned
+                continue
+            if mn.status == 0 and mx.status == 0 and np.floor(-mx.fun + 1e-6) - np.ceil(mn.fun - 1e-6) >= 1:
+                for res in (mn, mx):
+                    unsure &= np.abs(res.x - truth) < 0.5
+                continue
+            out.append(int(cells[k]))
+    return np.asarray(out, dtype=np.int64)
+
+
 __all__ = [
-    "SECONDARY_SYMBOL", "SUPPRESSED_FLAG", "TOTAL_LABEL", "check_threshold", "primary_symbol", "secondary_mask",
-    "suppress_long", "suppress_small_counts", "suppress_table",
+    "SECONDARY_SYMBOL", "SUPPRESSED_FLAG", "TOTAL_LABEL", "Lines", "check_threshold", "lp_pinned_cells",
+    "primary_symbol", "propagate_bounds", "protect_lines", "reader_bounds", "secondary_mask", "suppress_long",
+    "suppress_small_counts", "suppress_table",
 ]

@@ -1,8 +1,7 @@
-"""Where command output goes: a CSV file, or standard output."""
+"""Where command output goes; kept for importers: the writer is atlas.safe_output.write_csv (formulas neutralised)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,9 +10,7 @@ if TYPE_CHECKING:  # pandas only for the annotation: `atlas --help` must not imp
 
 
 def write_csv(table: pd.DataFrame, out: Path | None) -> None:
-    """Write ``table`` to ``out`` (or standard output); the row count goes to standard error."""
-    if out is None:
-        table.to_csv(sys.stdout, index=False)
-    else:
-        table.to_csv(out, index=False)
-        print(f"wrote {len(table)} rows to {out}", file=sys.stderr)
+    """atlas.safe_output.write_csv, loaded on first use so importing this module stays free of pandas."""
+    from atlas.safe_output import write_csv as write
+
+    write(table, out)

@@ -544,7 +544,7 @@ def compare_table(
     weights, report = area_weights(f.boundary_set, level, f.lad_codes, weights_method)
     pair = [against, period]
     gi = local_hotspots_matrix(_weights_matrix(f, weights, pair), pair, weights, params, population=f.population,
-                               statistics=("gi_star",))
+                               statistics=("gi_star",), gi_permutations=False)  # only the bins are used
     bins = gi.pivot(index=AREA_CODE, columns=PERIOD, values="gi_bin")
     moves = hot_spot_transitions(bins[against], bins[period]).rename(
         columns={"prev_bin": "gi_bin_from", "curr_bin": "gi_bin_to", "transition": "hot_spot_transition"})
@@ -578,7 +578,8 @@ def priority_table(
     sw, report = area_weights(f.boundary_set, level, f.lad_codes, weights_method)
     # Only the periods the two tables look back over (each period's Gi* is independent of the others).
     recent = list(f.periods[max(0, t - recent_periods): t + 1])
-    gi = local_hotspots_matrix(_weights_matrix(f, sw, recent), recent, sw, params, statistics=("gi_star",))
+    gi = local_hotspots_matrix(_weights_matrix(f, sw, recent), recent, sw, params, statistics=("gi_star",),
+                               gi_permutations=False)  # only the bins are used
     hot = (_matrix(gi, "gi_bin", f) > 0)
     cube = f.cube.astype(float)
     imd = _imd_by_area(f)
@@ -640,6 +641,136 @@ def seed_count_columns(table: pd.DataFrame) -> dict[str, list[str]]:
     """count_<fy> -> [rate_<fy>, pct_change_*] of a seed table (for disclosure control)."""
     pct = [c for c in table.columns if c.startswith("pct_change_")]
     return {c: [f"rate_{c[len('count_'):]}", *pct] for c in table.columns if c.startswith("count_")}
+
+
+
+WHOLE_AREA_CODE = "all"  # area_code of the whole-area series in spc_table
+SPC_MEASURES: tuple[str, ...] = ("count", "rate")
+SPC_SERIES_COLUMNS = ("mean", "upper_limit", "lower_limit", "upper_2sigma", "lower_2sigma", "mr_bar", "assurance")
+
+
+def spc_table(
+    store: Any,
+    dataset: str,
+    level: str,
+    grain: str = "month",
+    area_filter: str | None = None,
+    denominator: str = "total",
+    category: str | None = None,
+    measure: str = "count",
+    area: str | None = None,
+    target: float | None = None,
+    polarity: str = "higher_is_worse",
+    baseline: int | None = None,
+    screen_outliers: bool = True,
+) -> pd.DataFrame:
+    """XmR chart rows (analysis.spc, NHS Making Data Count) per area x period, the whole area first.
+
+    ``measure``: count, or rate per 1,000 (the whole area's rate = its areas' counts over their
+    population). ``area``: one area code, or ``WHOLE_AREA_CODE`` for the whole area alone; None = the
+    whole area and every area. Periods only partly covered by the data are left blank (a part month
+    would read as a fall).
+    """
+    from analysis.spc import MIN_POINTS, xmr_table
+
+    if measure not in SPC_MEASURES:
+        raise AtlasError(f"unknown measure {measure!r}; choose one of {', '.join(SPC_MEASURES)}")
+    f = load_frame(store, dataset, level, grain, area_filter, denominator, category)
+    counts = np.vstack([f.cube.sum(axis=0, keepdims=True), f.cube]).astype(float)
+    lads = f.areas[LAD_NAME].dropna().unique().tolist()
+    series = pd.DataFrame({
+        AREA_CODE: [WHOLE_AREA_CODE, *f.codes],
+        AREA_NAME: ["Whole area" + (f": {' and '.join(sorted(lads))}" if lads else ""), *f.areas[AREA_NAME]],
+        LEVEL: [WHOLE_AREA_CODE, *[level] * len(f.areas)],
+    })
+    pop = np.full(len(series), np.nan)
+    if measure == "rate":
+        if f.population is None:
+            raise AtlasError(f"the rate measure needs population: {NO_POPULATION_NOTE} {f.boundary_set!r}")
+        area_pop = f.population.to_numpy(dtype=float)
+        known = ~np.isnan(area_pop)
+        counts[0] = f.cube[known].sum(axis=0)  # the whole area's rate: areas with a population only
+        pop = np.concatenate([[area_pop[known].sum()], area_pop])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            values = counts / np.where(pop > 0, pop, np.nan)[:, None] * 1000
+    else:
+        values = counts.copy()
+    notes: list[str] = []
+    if f.months_covered:
+        partial = np.asarray(f.months_covered) < months_per_period(grain)
+        if partial.any():
+            values[:, partial] = np.nan
+            notes.append("partly covered periods left out of the chart: "
+                         + ", ".join(p for p, x in zip(f.periods, partial) if x))
+    if area is not None:
+        keep = series[AREA_CODE].to_numpy() == area
+        if not keep.any():
+            raise AtlasError(f"area {area!r} is not among the {level} areas of this selection "
+                             f"(or use {WHOLE_AREA_CODE!r} for the whole area)")
+        series, values, counts, pop = series[keep].reset_index(drop=True), values[keep], counts[keep], pop[keep]
+    unit = grain if grain in ("month", "quarter") else "period"
+    table = xmr_table(values, series, f.periods, target=target, polarity=polarity, unit=unit,
+                      baseline=baseline, screen_outliers=screen_outliers)
+    n = len(f.periods)
+    table.insert(3, "measure", measure)
+    table.insert(5, COUNT, counts.ravel().astype(np.int64))
+    table.insert(6, POPULATION, np.repeat(pop, n))
+    table.insert(7, CATEGORY, f.category)
+    points = int(np.isfinite(values[0]).sum()) if baseline is None else min(baseline, n)
+    if points < MIN_POINTS:
+        notes.append(f"the limits rest on {points} points: NHSRplotthedots warns below {MIN_POINTS}; "
+                     "read them with care")
+    notes.append("lower limits below 0 are shown as 0 (counts and rates cannot be negative)")
+    return _finish(table, f, extra_notes=notes)
+
+
+def publish_spc_table(table: pd.DataFrame, threshold: int | None = None, symbol: str = "<",
+                      store: Any = None) -> pd.DataFrame:
+    """spc_table in publication mode: atlas.publication's pattern, plus what an XmR chart could give back.
+
+    Area rows follow the dataset's publication-wide pattern ("spc" rules); the whole-area rows follow
+    the same pattern's cells of the whole scope (all areas, or the filtered local authority). A
+    series' mean, limits and MR-bar are sums of its points, so they are blanked for every series with
+    a hidden point, and a moving range next to a hidden point is blanked too.
+    """
+    from atlas.publication import NOTE_ATTR, PUBLICATION_THRESHOLD, publication_base, publish
+
+    threshold = threshold or PUBLICATION_THRESHOLD
+    whole = (table[AREA_CODE] == WHOLE_AREA_CODE).to_numpy()
+    parts, texts = [], []
+    if (~whole).any():
+        areas = table[~whole].copy()
+        areas.attrs = dict(table.attrs)
+        out = publish(areas, "spc", threshold, symbol, store=store)
+        parts.append(out)
+        texts.append(out.attrs.get(NOTE_ATTR, ""))
+    if whole.any():
+        w = table[whole].copy()
+        base = publication_base(store if store is not None else _default_store(), table.attrs["dataset"], threshold)
+        scoped = table.attrs.get("area_filter") and base.lad_level
+        w.attrs = {**table.attrs, LEVEL: "lad" if scoped else "all"}
+        w[AREA_CODE] = table.attrs["area_filter"] if scoped else ""
+        out = publish(w, "spc", threshold, symbol, base=base)
+        out[AREA_CODE] = WHOLE_AREA_CODE
+        parts.append(out)
+        texts.append("whole area: " + out.attrs.get(NOTE_ATTR, ""))
+    result = pd.concat(parts).loc[table.index] if parts else table.copy()
+    hidden = result["suppressed"].astype(bool).to_numpy()
+    key = result[AREA_CODE].astype(str).to_numpy()
+    series_hidden = pd.Series(hidden).groupby(key).transform("any").to_numpy()
+    for col in SPC_SERIES_COLUMNS:
+        result[col] = result[col].mask(pd.Series(series_hidden, index=result.index))
+    after_hidden = np.concatenate([[False], hidden[:-1] & (key[1:] == key[:-1])])
+    result["moving_range"] = result["moving_range"].mask(pd.Series(after_hidden, index=result.index))
+    result.attrs = {**table.attrs, NOTE_ATTR: "; ".join(texts)
+                    + f"; the mean and limits of {len(set(key[series_hidden]))} series with a hidden point are blanked"}
+    return result.reset_index(drop=True)
+
+
+def _default_store() -> Any:
+    from store import Store
+
+    return Store()
 
 
 # ---------------------------------------------------------------------------- weights
@@ -896,5 +1027,5 @@ def _finish(table: pd.DataFrame, f: AnalysisFrame, extra_notes: list[str] | None
 __all__ = [
     "AnalysisFrame", "FrameCache", "NO_POPULATION_NOTE", "STATISTICS", "area_weights", "coded_counts", "compare_table",
     "emerging_table", "frame_cache", "hotspots_table", "load_frame", "priority_table", "rates_table",
-    "seed_count_columns", "seed_rates",
+    "seed_count_columns", "seed_rates", "spc_table", "publish_spc_table",
 ]

@@ -24,11 +24,14 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from analysis.disclosure import suppress_small_counts
+from analysis.hotspots import HotspotParams
 from analysis.periods import period_sort_key, same_period_last_year, shift_period
 from analysis.rates import add_rates, overall_rate
 from atlas import analyses as an
+from atlas.safe_output import neutralise
 from atlas.exports import (
     LEVEL_LABELS, LEVEL_WORDS, area_label, dataset_info, infer_grain, map_classes, overlay_layers, publish_map_values,
     publish_table, resolve_lad,
@@ -82,6 +85,7 @@ class _Data:
     ehsa: pd.DataFrame | None
     localities: pd.DataFrame | None  # locality rates in the period (published), when localities exist
     notes: list[str]
+    spc: pd.DataFrame | None = None  # XmR rows of the whole area and its areas, monthly (atlas.analyses.spc_table)
 
 
 def build_briefing(
@@ -98,6 +102,7 @@ def build_briefing(
     """Write the briefing PDF for local authority ``area`` (name or code) and ``period``; returns what was written."""
     start = time.perf_counter()
     data = _gather(store, dataset, area, period, level, grain, publication)
+    data.spc = _spc_rows(store, data)
     pages: list[tuple[str, Figure]] = [
         ("Cover and headline figures", _cover(data)),
         ("Priority areas", _priority_page(data, top_n)),
@@ -116,6 +121,7 @@ def build_briefing(
     with PdfPages(out, metadata=meta) as pdf:
         for i, (_, fig) in enumerate(pages, start=1):
             _footer(fig, data, i, len(pages))
+            _literal_text(fig)
             pdf.savefig(fig)
     return Briefing(out, [t for t, _ in pages], time.perf_counter() - start, data.notes)
 
@@ -156,8 +162,26 @@ def _gather(store: Any, dataset: str, area: str, period: str, level: str, grain:
                                        publication)
         except AtlasError:
             localities = None  # no localities for this authority (or level): the page says so
+    rates, priority, gi, ehsa, localities = (_safe_names(t) for t in (rates, priority, gi, ehsa, localities))
     return _Data(dataset, boundary_set, synthetic, lad_code, lad_name, level, grain, period, periods, publication,
                  rates, whole, priority, gi, ehsa, localities, notes)
+
+
+def _safe_names(table: pd.DataFrame | None, column: str = AREA_NAME) -> pd.DataFrame | None:
+    """``table`` with its (user-supplied) names neutralised as in every CSV: text copied into a sheet stays text."""
+    if table is None or column not in table.columns:
+        return table
+    out = table.copy()
+    out[column] = neutralise(table[[column]])[column]
+    return out
+
+
+def _literal_text(fig: Figure) -> None:
+    """Draw every text of ``fig`` as written: a name such as "Ward $x^2$" must not be typeset as mathtext (or TeX)."""
+    # The pack's own wording uses no mathtext; tick labels set from names exist by now (set_yticks / set_xticks).
+    for text in fig.findobj(Text):
+        text.set_usetex(False)
+        text.set_parse_math(False)
 
 
 def _locality_rates(rates: pd.DataFrame, period: str, level: str, boundary_set: str, lad_code: str) -> pd.DataFrame:
@@ -348,7 +372,7 @@ def _map_values(d: _Data, measure: str) -> tuple[pd.DataFrame, Any]:
 
 def _draw_map(fig: Figure, d: _Data, measure: str, values: pd.DataFrame, classes: Any, rect: tuple,
               legend_rect: tuple, label_top: int = 0) -> None:
-    areas = load_areas(d.level, d.boundary_set, lad_codes=[d.lad_code])
+    areas = _safe_names(load_areas(d.level, d.boundary_set, lad_codes=[d.lad_code]), NAME)  # the map's labels
     outlines, _ = overlay_layers(d.boundary_set, d.level, [d.lad_code])
     shapes = display_shapes(areas)
     rect = fit_rect(fig, shapes, rect)
@@ -372,7 +396,7 @@ def _map_page(d: _Data, measure: str) -> Figure:
         _draw_map(fig, d, "rate", values, classes, (0.07, 0.30, 0.86, 0.6), (0.07, 0.12, 0.86, 0.16), label_top=10)
     else:
         fig = _page(f"Gi* hot and cold spots by {LEVEL_WORDS[d.level]}, {d.period}",
-                    f"{where}. Getis-Ord Gi* on counts, queen contiguity, 999 permutations; ArcGIS confidence bins.")
+                    f"{where}. Getis-Ord Gi* on counts, queen contiguity; {HotspotParams().gi_method()}.")
         values, _ = _map_values(d, "gi_bin")
         _draw_map(fig, d, "gi_bin", values, None, (0.07, 0.30, 0.86, 0.6), (0.07, 0.12, 0.86, 0.16))
     return fig
@@ -455,7 +479,7 @@ def _trend_page(d: _Data) -> Figure:
                 f"({d.periods[0]} to {d.periods[-1]}); {d.period} highlighted.")
     w = d.whole
     x = np.arange(len(w))
-    ax = fig.add_axes((0.1, 0.58, 0.8, 0.3))
+    ax = fig.add_axes((0.1, 0.71, 0.8, 0.18))
     colours = np.where(w[PERIOD] == d.period, HOT_COLOUR, BAR_COLOUR)
     counts = w[COUNT].to_numpy(dtype=float)
     ax.bar(x, counts, color=colours)
@@ -478,7 +502,7 @@ def _trend_page(d: _Data) -> Figure:
     series = d.rates[d.rates[AREA_CODE].isin(top)][[AREA_CODE, AREA_NAME, PERIOD, COUNT, RATE_PER_1000]]
     if d.publication:
         series = suppress_small_counts(series, PUBLICATION_THRESHOLD, [COUNT], [RATE_PER_1000])
-    ax3 = fig.add_axes((0.1, 0.19, 0.8, 0.29))
+    ax3 = fig.add_axes((0.1, 0.47, 0.8, 0.17))
     pos = {p: i for i, p in enumerate(d.periods)}
     for code in top:  # five lines
         s = series[series[AREA_CODE] == code]
@@ -492,7 +516,81 @@ def _trend_page(d: _Data) -> Figure:
     ax3.set_ylim(bottom=0)
     ax3.legend(fontsize=7, frameon=False, ncol=3, loc="upper left", bbox_to_anchor=(0, -0.2))
     ax3.set_title("Top five priority areas: rate per 1,000", fontsize=10, loc="left", fontweight="bold")
+    _spc_section(fig, d)
     return fig
+
+
+# ---------------------------------------------------------------------------- monitoring (SPC)
+
+SPC_COLOURS = {"common cause": "#7f7f7f", "special cause concern": "#e46c0a", "special cause improvement": "#289de0",
+               "special cause (high)": "#361475", "special cause (low)": "#361475"}  # MDC's grey, orange, blue, purple
+
+
+def _spc_rows(store: Any, d: _Data) -> pd.DataFrame | None:
+    """Monthly XmR rows of the authority and its areas (None when the data has no months); published in publication mode."""
+    try:
+        table = an.spc_table(store, d.dataset, d.level, "month", area_filter=d.lad_code)
+    except AtlasError:
+        return None
+    return an.publish_spc_table(table, store=store) if d.publication else table
+
+
+def latest_special(table: pd.DataFrame) -> pd.DataFrame:
+    """Areas (not the whole area) whose latest point is special cause: name, period, value, variation, note."""
+    latest = table[table[AREA_CODE] != an.WHOLE_AREA_CODE].groupby(AREA_CODE, sort=False).tail(1)
+    flagged = latest[latest["special_cause"].fillna(False).astype(bool)]
+    return flagged.sort_values(["variation", AREA_NAME], kind="stable")
+
+
+def draw_xmr(ax: Axes, rows: pd.DataFrame, title: str = "") -> None:
+    """One XmR chart (NHS Making Data Count): values, mean, process limits, 2-sigma lines, special causes coloured."""
+    periods = rows[PERIOD].astype(str).tolist()
+    x = np.arange(len(rows))
+    y = pd.to_numeric(rows["value"], errors="coerce").to_numpy(dtype=float)
+    ax.plot(x, y, color="#7f7f7f", linewidth=1, zorder=2)
+    colours = rows["variation"].map(SPC_COLOURS).fillna("#7f7f7f")
+    ax.scatter(x, y, c=colours.tolist(), s=9, zorder=3)
+    first = rows.iloc[0]
+    for col, style, label in (("mean", "-", "mean"), ("upper_limit", "--", "process limits"),
+                              ("lower_limit", "--", None), ("upper_2sigma", ":", "2-sigma"), ("lower_2sigma", ":", None)):
+        v = pd.to_numeric(pd.Series([first[col]]), errors="coerce").iloc[0]
+        if pd.notna(v):
+            ax.axhline(float(v), color="#333333" if col == "mean" else "#777777", linestyle=style, linewidth=0.8,
+                       label=label, zorder=1)
+    _period_axis(ax, periods)
+    ax.set_ylim(bottom=0)
+    if title:
+        ax.set_title(title, fontsize=10, loc="left", fontweight="bold")
+
+
+def _spc_section(fig: Figure, d: _Data) -> None:
+    """The whole authority's monthly XmR chart and the areas whose latest month is special cause, in words."""
+    top = 0.37
+    if d.spc is None or d.spc.empty:
+        fig.text(0.07, top, "Monitoring (statistical process control): the data has no months to chart.", fontsize=9,
+                 va="top")
+        return
+    whole = d.spc[d.spc[AREA_CODE] == an.WHOLE_AREA_CODE]
+    ax = fig.add_axes((0.1, 0.2, 0.8, 0.14))
+    draw_xmr(ax, whole, f"Monitoring: {d.lad_name}, incidents per month, XmR chart (NHS Making Data Count)")
+    ax.legend(fontsize=6.5, frameon=False, ncol=3, loc="upper right")
+    ax.set_ylabel("incidents", fontsize=8)
+    last = whole.iloc[-1]
+    flagged = latest_special(d.spc)
+    lines = [f"{last[PERIOD]}: {last['note'] if isinstance(last['note'], str) else 'not shown'}."]
+    if flagged.empty:
+        lines.append(f"No {LEVEL_WORDS.get(d.level, d.level)} has a special cause in its latest month.")
+    else:
+        lines.append(f"{len(flagged)} {LEVEL_WORDS.get(d.level, d.level)}(s) with a special cause in {last[PERIOD]}:")
+        for _, r in flagged.head(3).iterrows():
+            lines.append(f"  {r[AREA_NAME]}: {r['note']}")
+        if len(flagged) > 3:
+            lines.append(f"  and {len(flagged) - 3} more (atlas spc lists them all).")
+    fig.text(0.07, 0.125, _wrap_lines(lines, 130), fontsize=7, va="top", linespacing=1.3)
+
+
+def _wrap_lines(lines: list[str], width: int) -> str:
+    return "\n".join(_wrap(line, width) for line in lines)
 
 
 def _period_axis(ax: Axes, periods: list[str]) -> None:
@@ -514,9 +612,10 @@ def _notes_page(d: _Data) -> Figure:
         ("Map classes", "Quantile classes computed over every period of the selection, the same classes as the "
          "dashboard's map, so one legend serves every period. Colours: ColorBrewer YlOrRd (colour-blind safe); hot "
          "spot colours as ArcGIS Pro; LISA colours as GeoDa."),
-        ("Hot spots", "Getis-Ord Gi* on counts with queen contiguity weights (the area and its neighbours), 999 "
-         "conditional permutations with a fixed seed; bins at 90/95/99% confidence as ArcGIS Gi_Bin. Hot spots "
-         "describe clusters of incidents, not causes; a larger population gives more incidents."),
+        ("Hot spots", "Getis-Ord Gi* on counts with queen contiguity weights (the area and its neighbours); bins "
+         "at 90/95/99% confidence from the analytical z-score (two-sided), as ArcGIS Gi_Bin, with no multiple-testing "
+         "correction (atlas hotspots --gi-correction fdr applies one). Hot spots describe clusters of incidents, "
+         "not causes; a larger population gives more incidents."),
         ("Emerging hot spots", "Space-time Gi* over every period up to the briefing period, with a Mann-Kendall "
          "trend test; categories as ArcGIS Pro's Emerging Hot Spot Analysis. ArcGIS recommends 10 or more periods."),
         ("Priority score", "Weighted mean of rate (3), volume (2), hot spot persistence and category (3) and trend "

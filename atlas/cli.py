@@ -7,9 +7,12 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from atlas._output import write_csv
 from geo.schema import GRAINS, LEVELS, AtlasError
+
+if TYPE_CHECKING:  # pandas only for annotations: `atlas --help` must not import it
+    import pandas as pd
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -97,9 +100,11 @@ def _build_parser() -> argparse.ArgumentParser:
 
     from atlas.cli_analysis import add_analysis_commands
     from atlas.cli_export import add_export_commands
+    from atlas.cli_prevalence import register as add_reporting_gap_command
 
     add_analysis_commands(sub)
     add_export_commands(sub)
+    add_reporting_gap_command(sub)
     return p
 
 
@@ -127,7 +132,7 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
     elif table.empty:
         print("no datasets stored")
     else:
-        print(table.to_string(index=False))
+        _print_table(table)
     return 0
 
 
@@ -163,7 +168,7 @@ def _cmd_boundaries_list(args: argparse.Namespace) -> int:
         {"name": b.name, "levels": ",".join(b.levels), "vintage": b.vintage, "shipped": b.shipped, "source": b.source}
         for b in list_boundary_sets()
     ]
-    print(pd.DataFrame(rows).to_string(index=False))
+    _print_table(pd.DataFrame(rows))
     return 0
 
 
@@ -185,8 +190,17 @@ def _cmd_counts(args: argparse.Namespace) -> int:
 
         table = publish(table, "counts")
         print(table.attrs.get("publication_note", ""), file=sys.stderr)
+    from atlas.safe_output import write_csv  # formula-like category and area names neutralised
+
     write_csv(table, args.out)
     return 0
+
+
+def _print_table(table: pd.DataFrame) -> None:
+    """Print a listing for people; names are neutralised as in every CSV, since such output gets pasted into sheets."""
+    from atlas.safe_output import neutralise
+
+    print(neutralise(table).to_string(index=False))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

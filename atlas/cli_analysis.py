@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from atlas._output import write_csv
-from atlas.cli_choices import HOTSPOT_DEFAULTS, PRIORITY_WEIGHT_DEFAULTS
+from atlas.cli_choices import (
+    HOTSPOT_DEFAULTS, PRIORITY_WEIGHT_DEFAULTS, SPC_MEASURES, SPC_POLARITIES, SPC_WHOLE_AREA,
+)
 from geo.attribution import PUBLICATION_THRESHOLD
 from geo.schema import CORRECTIONS, DENOMINATORS, GRAINS, LEVELS, AtlasError
 from geo.schema import WEIGHTS_METHODS as METHODS
@@ -105,6 +107,21 @@ def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
     seed.add_argument("--years", type=int, default=3, help="financial years side by side (default 3)")
     seed.set_defaults(run=_cmd_seed)
 
+    spc = _common(sub, "spc", "XmR statistical process control chart per area and period (NHS Making Data Count): "
+                  "mean, process limits, special-cause rules in words", grain=False, period=False)
+    spc.add_argument("--grain", choices=["month", "quarter"], default="month", help="period grain (default month)")
+    spc.add_argument("--measure", choices=SPC_MEASURES, default="count", help="count or rate per 1,000 (default count)")
+    spc.add_argument("--area", metavar="CODE", help=f"one area code, or {SPC_WHOLE_AREA!r} for the whole area "
+                     "(default: the whole area and every area)")
+    spc.add_argument("--target", type=float, help="target value, for the assurance reading (hit and miss, "
+                     "consistently passes / fails)")
+    spc.add_argument("--polarity", choices=SPC_POLARITIES, default="higher_is_worse",
+                     help="which way is worse (default higher_is_worse, for incidents)")
+    spc.add_argument("--baseline", type=int, metavar="N", help="mean and limits from the first N periods (default: all)")
+    spc.add_argument("--no-screen", dest="screen_outliers", action="store_false",
+                     help="keep moving ranges above 3.267 x MR-bar (screened out by default, as NHSRplotthedots)")
+    spc.set_defaults(run=_cmd_spc)
+
 
 _PERIOD_HELP = {
     "rates": "one period, e.g. 2024/25 (default: every period)",
@@ -149,7 +166,12 @@ def _inference_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--permutations", type=int, default=d["permutations"],
                    help=f"permutations (default {d['permutations']})")
     p.add_argument("--seed", type=int, default=d["seed"], help="random seed, for reproducible p-values")
-    p.add_argument("--correction", choices=CORRECTIONS, default=d["correction"], help="multiple-testing correction")
+    p.add_argument("--correction", choices=CORRECTIONS, default=d["correction"],
+                   help="multiple-testing correction of local Moran's p-values")
+    p.add_argument("--gi-inference", choices=["analytical", "permutation"], default=d["gi_inference"],
+                   help="Gi* bins from the analytical z-score (default, as ArcGIS) or the conditional-permutation p")
+    p.add_argument("--gi-correction", choices=CORRECTIONS, default=d["gi_correction"],
+                   help="multiple-testing correction of Gi*'s p-values across each period's areas (default none)")
     p.add_argument("--weights", choices=METHODS, default="queen", help="spatial weights (default queen)")
 
 
@@ -158,6 +180,7 @@ def _params(args: argparse.Namespace) -> HotspotParams:
 
     try:
         return HotspotParams(permutations=args.permutations, seed=args.seed, correction=args.correction,
+                             gi_inference=args.gi_inference, gi_correction=args.gi_correction,
                              alpha=getattr(args, "alpha", HotspotParams().alpha))
     except ValueError as exc:  # HotspotParams validates with ValueError; make it a user error
         raise AtlasError(str(exc)) from exc
@@ -249,6 +272,21 @@ def _cmd_seed(args: argparse.Namespace) -> int:
     return _emit(table, args, seed_count_columns(table))
 
 
+def _cmd_spc(args: argparse.Namespace) -> int:
+    from atlas.analyses import publish_spc_table, spc_table
+
+    table = spc_table(_store(), args.dataset, args.level, args.grain, **_scope(args), measure=args.measure,
+                      area=args.area, target=args.target, polarity=args.polarity, baseline=args.baseline,
+                      screen_outliers=args.screen_outliers)
+    if args.publication:  # its own wrapper: the whole-area rows and the series' means need more than publish()
+        from atlas.publication import NOTE_ATTR
+
+        table = publish_spc_table(table, args.suppress_below, args.symbol)
+        print(table.attrs[NOTE_ATTR], file=sys.stderr)
+        args = argparse.Namespace(**{**vars(args), "publication": False})
+    return _emit(table, args, {})
+
+
 def _disclosure(command: str) -> Mapping[str, Sequence[str]]:
     """The disclosure rules of ``command`` (atlas.publication.DISCLOSURE)."""
     from atlas.publication import DISCLOSURE
@@ -264,15 +302,14 @@ def _store():
 
 def _emit(table: pd.DataFrame, args: argparse.Namespace, disclosure: Mapping[str, Sequence[str]]) -> int:
     """Print notes to stderr, apply publication mode if asked, write the CSV."""
-    from ingest.report import escape_formula_text
-
     for note in table.attrs.get("notes", []):
         print(f"note: {note}", file=sys.stderr)
     if args.publication:
         table = publish(table, getattr(args, "command", ""), disclosure,
                         getattr(args, "suppress_below", PUBLICATION_THRESHOLD), getattr(args, "symbol", "<"))
-    # Category and area names come from user files: a "=HYPERLINK(...)" must not run in a spreadsheet.
-    write_csv(escape_formula_text(table), args.out)
+    # Category and area names come from user files: write_csv (atlas.safe_output) neutralises a
+    # "=HYPERLINK(...)" so it cannot run in a spreadsheet.
+    write_csv(table, args.out)
     return 0
 
 

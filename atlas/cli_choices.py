@@ -11,7 +11,8 @@ geo.schema, the publication threshold from geo.attribution.)
 from __future__ import annotations
 
 # analysis.hotspots.HotspotParams() field defaults shown and used by --permutations, --seed, --correction.
-HOTSPOT_DEFAULTS: dict[str, object] = {"permutations": 999, "seed": 20240101, "correction": "none"}
+HOTSPOT_DEFAULTS: dict[str, object] = {"permutations": 999, "seed": 20240101, "correction": "none",
+                                        "gi_inference": "analytical", "gi_correction": "none"}
 
 # analysis.priority.PriorityWeights() field defaults, for --w-rate ... --w-deprivation.
 PRIORITY_WEIGHT_DEFAULTS: dict[str, float] = {
@@ -38,3 +39,8 @@ EXPORT_TABLES: dict[str, str] = {
     "seed": "rates by area for three financial years",
     "concentration": "share of incidents in the top areas, Gini",
 }
+
+# `atlas spc`: atlas.analyses.SPC_MEASURES and WHOLE_AREA_CODE, analysis.spc.POLARITIES.
+SPC_MEASURES: tuple[str, ...] = ("count", "rate")
+SPC_WHOLE_AREA = "all"
+SPC_POLARITIES: tuple[str, ...] = ("higher_is_worse", "higher_is_better", "neutral")

@@ -21,8 +21,8 @@ import pandas as pd
 
 from analysis.disclosure import SUPPRESSED_FLAG, suppress_small_counts
 from analysis.periods import parse_periods, period_sort_key
+from atlas.safe_output import neutralise, write_csv, write_xlsx
 from boundaries.load import load_areas
-from ingest.report import escape_formula_text
 from geo.attribution import ATTRIBUTION, PUBLICATION_THRESHOLD, disclosure_text
 from geo.classify import Classes, classify
 from geo.schema import AREA_CODE, AREA_NAME, CODE, COUNT, LAD_CODE, LAD_NAME, LEVELS, PERIOD, RATE_PER_1000, \
@@ -151,7 +151,7 @@ def publish_table(table: pd.DataFrame, name: str, publication: bool) -> pd.DataF
 
 def escape_formulas(table: pd.DataFrame) -> pd.DataFrame:
     """Prefix text cells starting with = + - @ tab or CR (not plain numbers) with an apostrophe, as the CLI does."""
-    return escape_formula_text(table)
+    return neutralise(table)  # atlas.safe_output: the one rule every writer uses
 
 
 def stamp(table: pd.DataFrame, publication: bool, synthetic: bool) -> pd.DataFrame:
@@ -173,9 +173,9 @@ def write_table(
     fmt = (fmt or out.suffix.lstrip(".")).lower()
     if fmt not in TABLE_FORMATS:
         raise AtlasError(f"cannot tell the table format of {str(out)!r}: use a .csv or .xlsx name, or --format csv|xlsx")
-    body = escape_formulas(stamp(table, publication, synthetic))
+    body = stamp(table, publication, synthetic)  # the writers below neutralise formula cells
     if fmt == "csv":
-        body.to_csv(out, index=False, encoding="utf-8-sig")
+        write_csv(body, out, encoding="utf-8-sig", announce=False)
         return out
     rows = [("title", title), ("disclosure", disclosure_text(publication)),
             ("data", SYNTHETIC_LABEL + " — not real incidents" if synthetic else "as imported"),
@@ -183,21 +183,8 @@ def write_table(
             ("generated", dt.datetime.now().strftime("%Y-%m-%d %H:%M")),
             *[("note", n) for n in (*notes, *table.attrs.get("notes", []))],
             ("attribution", ATTRIBUTION)]
-    about = escape_formulas(pd.DataFrame(rows, columns=["item", "value"]))
-    with pd.ExcelWriter(out, engine="openpyxl") as xl:
-        body.to_excel(xl, sheet_name="table", index=False, freeze_panes=(1, 0))
-        about.to_excel(xl, sheet_name="About", index=False)
-        _force_text(xl.book)
-    return out
-
-
-def _force_text(book: Any) -> None:
-    """openpyxl reads a string starting with '=' as a formula: make sure no written cell is a formula."""
-    for ws in book.worksheets:
-        for row in ws.iter_rows():
-            for cell in row:
-                if cell.data_type == "f":  # only if escaping missed one (it should not)
-                    cell.value, cell.data_type = "'" + str(cell.value), "s"
+    about = pd.DataFrame(rows, columns=["item", "value"])
+    return write_xlsx(out, {"table": body, "About": about}, freeze_header=("table",))
 
 
 def export_table(

@@ -272,7 +272,7 @@ def perm1(ctx: Context) -> list[Row]:
 
     w, x = ctx.weights, ctx.cube[:, -1]
     label = [ctx.periods[-1]]
-    params = HotspotParams(permutations=999, seed=SEED_A)
+    params = HotspotParams(gi_inference="permutation", permutations=999, seed=SEED_A)
 
     def ours():
         return local_hotspots_matrix(x[:, None], label, w, params)
@@ -280,8 +280,8 @@ def perm1(ctx: Context) -> list[Row]:
     first, res = _timed(ours)
     ours_s = _median_time(ours, ctx.repeat)
     rss = _inputs.peak_rss_mb()
-    directed = local_hotspots_matrix(x[:, None], label, w, HotspotParams(permutations=999, alternative="directed"))
-    res_b = local_hotspots_matrix(x[:, None], label, w, HotspotParams(permutations=999, seed=SEED_B))
+    directed = local_hotspots_matrix(x[:, None], label, w, HotspotParams(gi_inference="permutation", permutations=999, alternative="directed"))
+    res_b = local_hotspots_matrix(x[:, None], label, w, HotspotParams(gi_inference="permutation", permutations=999, seed=SEED_B))
 
     lw = _libpysal_binary(w)
 
@@ -332,7 +332,7 @@ def perm1(ctx: Context) -> list[Row]:
     spreads.append(check_p_spread("pygeoda Gi* p vs GeoDa's rule on esda draws", pga.lisa_pvalues(), geo_rule,
                                   geo_rule, yardstick=(ga["gi_p"], gb["gi_p"])))
     xj = x + np.random.default_rng(SEED_A).random(w.n) * 0.1
-    oj = local_hotspots_matrix(xj[:, None], label, w, HotspotParams(permutations=999, alternative="directed"))
+    oj = local_hotspots_matrix(xj[:, None], label, w, HotspotParams(gi_inference="permutation", permutations=999, alternative="directed"))
     pj_g, pj_m = pg_run_on(xj, SEED_A)
     ej = [esda_local_gstar(xj, lw, 999, seed=s, alternative="directed") for s in (SEED_A, SEED_B)]
     em = [esda_local_moran(xj, lw, 999, seed=s, alternative="directed") for s in (SEED_A, SEED_B)]
@@ -368,7 +368,7 @@ def perm72(ctx: Context) -> list[Row]:
 
     w, cube, periods = ctx.weights, ctx.cube, ctx.periods
     n, T = cube.shape
-    params = HotspotParams(permutations=999, seed=SEED_A)
+    params = HotspotParams(gi_inference="permutation", permutations=999, seed=SEED_A)
 
     def ours():
         return local_hotspots_matrix(cube, periods, w, params, statistics=("gi_star",))
@@ -397,7 +397,7 @@ def perm72(ctx: Context) -> list[Row]:
         pg_times.append(_timed(lambda t=t: pygeoda.local_gstar(pw, list(cube[:, t]), permutations=999,
                                                                cpu_threads=threads, seed=SEED_A + t))[0])
     ours_b = local_hotspots_matrix(cube[:, months], [periods[t] for t in months], w,
-                                   HotspotParams(permutations=999, seed=SEED_B), statistics=("gi_star",))
+                                   HotspotParams(gi_inference="permutation", permutations=999, seed=SEED_B), statistics=("gi_star",))
     spread = check_p_spread(f"Gi* p over {k} months vs esda", ours_p[:, months], np.column_stack(pa),
                             np.column_stack(pb), ours_b=ours_b["gi_p"].to_numpy().reshape(n, k))
     extrap = f"{k} months timed, x{T / k:g}" if k < T else f"all {T} months"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import zipfile
 from collections.abc import Callable
 from functools import lru_cache
@@ -24,6 +25,50 @@ from geo.schema import WGS84, BoundaryError, InputError
 _Reader = Callable[[Path, str | None], "tuple[gpd.GeoDataFrame, str | None]"]
 
 
+# Largest boundary file read (it is read into memory whole): $ATLAS_MAX_BOUNDARY_MB megabytes.
+DEFAULT_MAX_BOUNDARY_MB = 1024
+MAX_BOUNDARY_MB_ENV = "ATLAS_MAX_BOUNDARY_MB"
+# Files picked by mistake: named in the message instead of a driver error.
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+    (b"%PDF-", "a PDF document"), (b"\xd0\xcf\x11\xe0", "an old Excel or Word file"),
+)
+
+
+def _driver_problem(exc: Exception) -> str:
+    """GDAL's complaint without its file path and driver-prefix advice (which mean nothing to a user)."""
+    msg = str(exc)
+    if "not recognized as being in a supported file format" in msg or "not recognised" in msg:
+        return "it is not in a format that can be read (is the file damaged, or not really this type?)"
+    msg = re.sub(r";?\s*It might help to specify the correct driver.*$", "", msg, flags=re.S)
+    msg = re.sub(r"'?/?(?:vsizip/)?[^' ]*/", "", msg)  # directories of temporary upload paths
+    return " ".join(msg.split())[:200]
+
+
+def _check_size(path: Path) -> None:
+    """BoundaryError before reading a file above $ATLAS_MAX_BOUNDARY_MB (default 1,024 MB)."""
+    raw = os.environ.get(MAX_BOUNDARY_MB_ENV, "").strip()
+    try:
+        mb = float(raw) if raw else DEFAULT_MAX_BOUNDARY_MB
+    except ValueError:
+        raise BoundaryError(f"{MAX_BOUNDARY_MB_ENV} must be a number of megabytes; received {raw!r}") from None
+    size = path.stat().st_size
+    if size > mb * 2**20:
+        raise BoundaryError(
+            f"{path.name}: is {size / 2**20:,.0f} MB, above the {mb:,.0f} MB limit for a boundary file; use a "
+            f"generalised (simplified) version of the boundaries or raise the limit with {MAX_BOUNDARY_MB_ENV}"
+        )
+
+
+def _check_not_other_type(path: Path) -> None:
+    """A picture or document renamed .gpkg/.geojson: say what it is."""
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            raise BoundaryError(f"{path.name}: is {what}, not a boundary file")
+
+
 def _read_vector(source: str | Path, file: str, layer: str | None = None) -> gpd.GeoDataFrame:
     """pyogrio read that turns driver failures into a BoundaryError naming the file."""
     import geopandas as gpd
@@ -32,7 +77,7 @@ def _read_vector(source: str | Path, file: str, layer: str | None = None) -> gpd
     try:
         return gpd.read_file(source, layer=layer, engine="pyogrio")
     except (DataSourceError, OSError, ValueError) as exc:
-        raise BoundaryError(f"{file}: cannot be read as a boundary file ({exc})") from exc
+        raise BoundaryError(f"{file}: cannot be read as a boundary file: {_driver_problem(exc)}") from exc
 
 
 def _read_geojson(path: Path, layer: str | None) -> tuple[gpd.GeoDataFrame, str | None]:
@@ -51,7 +96,7 @@ def _read_gpkg(path: Path, layer: str | None) -> tuple[gpd.GeoDataFrame, str | N
     try:
         layers = pyogrio.list_layers(path)
     except DataSourceError as exc:
-        raise BoundaryError(f"{path.name}: cannot be read as a GeoPackage ({exc})") from exc
+        raise BoundaryError(f"{path.name}: cannot be read as a GeoPackage: {_driver_problem(exc)}") from exc
     described = ", ".join(f"{n} ({g or 'no geometry'})" for n, g in layers)
     names = [str(n) for n, _ in layers]
     if layer is None:
@@ -138,6 +183,8 @@ def read_boundary_file(
             f"{path.name}: unsupported file type {path.suffix or '(none)'}; use GeoJSON (.geojson), "
             "GeoPackage (.gpkg), a zipped Shapefile (.zip) or GeoParquet (.parquet)"
         )
+    _check_size(path)
+    _check_not_other_type(path)
     raw, used_layer = reader(path, layer)
     return clean_areas(raw, path.name, code_col=code_col, name_col=name_col, level=level, layer=used_layer)
 
@@ -192,11 +239,26 @@ def read_csv_text(path: Path) -> pd.DataFrame:
 
 
 def read_user_csv(path: str | Path) -> pd.DataFrame:
-    """Read a user's small CSV (lookup, population) as text; InputError naming the file when unreadable."""
+    """Read a user's small CSV or XLSX (localities, population) as text, indexed by data row number.
+
+    The incident reader is used, so these files get the same encodings, delimiters and messages
+    (naming the file and data row); blank rows are dropped but keep their numbers, so the index is
+    the data row a user sees. InputError naming the file when unreadable.
+    """
+    from ingest.reader import read_table  # local: the reader pulls in pyarrow
+
     path = Path(path)
     if not path.is_file():
         raise InputError(str(path), "file not found")
-    try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(path.name, f"cannot be read as CSV ({exc})") from exc
+    raw = read_table(path)
+    for col, positions in raw.duplicates.items():
+        raise InputError(path.name, f"the header names {len(positions)} columns {col!r} (columns "
+                         f"{list_items(positions)}), so it is not clear which to use; rename or remove all but one")
+    short = raw.n_fields is not None and (raw.n_fields < raw.frame.shape[1])
+    if short is not False and short.any():
+        rows = raw.row_number[short]
+        raise InputError(path.name, f"data row{'s' if len(rows) > 1 else ''} {list_items(rows.tolist())} "
+                         f"{'have' if len(rows) > 1 else 'has'} fewer fields than the header")
+    frame = raw.frame.astype(object)
+    frame.index = pd.Index(raw.row_number, name="data row")
+    return frame

@@ -56,8 +56,8 @@ def locality_code(name: str) -> str:
 
 
 def _rows(mask: pd.Series) -> str:
-    """1-based data-row numbers (header excluded) where mask is true."""
-    return list_items((mask.to_numpy().nonzero()[0] + 1).tolist())
+    """Data-row numbers (header excluded; read_user_csv's index) where mask is true."""
+    return list_items(mask.index[mask.to_numpy(dtype=bool)].tolist())
 
 
 def _ward_table(bs: BoundarySet) -> pd.DataFrame:

@@ -217,6 +217,7 @@ def register_boundary_set(
         raise BoundaryError(f"boundary set {name!r} is already registered; remove it first or pass replace=True")
 
     areas, report = read_boundary_file(path, layer=layer, code_col=code_col, name_col=name_col, level=level)
+    report.notes += _shared_code_notes(set(areas["code"]), name)
     user_dir().mkdir(parents=True, exist_ok=True)
     stored = user_file(name, ".parquet")
     tmp = stored.with_suffix(".parquet.tmp")
@@ -244,6 +245,37 @@ def register_boundary_set(
     }
     _write_registry(sets)
     return _from_entry(name, sets[name]), report
+
+
+def _shared_code_notes(codes: set[str], name: str) -> list[str]:
+    """Notes naming other sets that hold some of the same codes (a second copy, or another vintage).
+
+    Not an error: sets are independent and each dataset uses one. But the same codes with different
+    shapes mean rates and maps differ by set, so the user is told which sets overlap.
+    """
+    from boundaries._files import read_parquet_column  # local: _files imports this module's callers
+    from boundaries.load import load_area_table  # local: load imports this module
+
+    notes = []
+    for other in list_boundary_sets():
+        if other.name == name:
+            continue
+        for info in other.level_info:
+            if other.shipped and info.layer is None:
+                continue  # a derived level (localities, local authorities): its codes are not area codes of a file
+            try:
+                known = set(read_parquet_column(other.path, "code").astype(str)) if not other.shipped else set(
+                    load_area_table(info.level, other)["code"])
+            except (AtlasError, OSError, KeyError, ValueError):
+                continue
+            shared = sorted(codes & known)
+            if shared:
+                notes.append(
+                    f"{len(shared):,} of its {len(codes):,} codes are also {info.level} codes of boundary set "
+                    f"{other.name!r} (e.g. {', '.join(shared[:3])}); datasets use one set each, so check this is "
+                    "meant as a separate set (another vintage or extent) rather than a copy"
+                )
+    return notes
 
 
 def remove_boundary_set(name: str) -> None:

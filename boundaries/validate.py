@@ -186,6 +186,13 @@ def _check_crs(gdf: gpd.GeoDataFrame, file: str, report: BoundaryReport) -> gpd.
             f"reach ({minx:.0f}, {miny:.0f})-({maxx:.0f}, {maxy:.0f}), which look projected (e.g. British "
             "National Grid metres). Re-export it with the correct CRS."
         )
+    if crs.is_projected and -180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90:
+        # Metres this small would make every area a speck near the grid's origin: these are degrees.
+        raise BoundaryError(
+            f"{file}: the file says its CRS is {crs.to_string()} (metres) but every coordinate lies within "
+            f"({minx:.2f}, {miny:.2f})-({maxx:.2f}, {maxy:.2f}), which look like longitude/latitude degrees. "
+            "Re-export it with the correct CRS (e.g. EPSG:4326)."
+        )
     if crs.equals(CRS.from_user_input(BNG)) or crs.to_epsg() == 27700:
         gdf = gdf.set_crs(BNG, allow_override=True)
     else:
@@ -214,16 +221,28 @@ def _polygonal_part(geom: shapely.Geometry) -> shapely.Geometry:
     )
 
 
+def _features(mask: pd.Series | np.ndarray) -> str:
+    """'feature 3' / 'features 2, 7' (1-based, in the file's order) for messages."""
+    idx = (np.flatnonzero(np.asarray(mask, dtype=bool)) + 1).tolist()
+    return f"feature{'s' if len(idx) > 1 else ''} {list_items(idx)}"
+
+
 def _check_types(geom: gpd.GeoSeries, codes: pd.Series, file: str) -> None:
-    """Refuse missing, empty and non-polygonal geometries, naming the codes."""
-    empty = geom.isna() | geom.is_empty
+    """Refuse missing, empty and non-polygonal geometries, naming the codes and features."""
+    empty = (geom.isna() | geom.is_empty).to_numpy(dtype=bool)
     if empty.any():
-        raise BoundaryError(f"{file}: empty or missing geometry for codes {list_items(codes[empty])}")
+        raise BoundaryError(
+            f"{file}: empty or missing geometry for codes {list_items(codes[empty])} ({_features(empty)}, counted "
+            "from 1 in the file's order)"
+        )
     types = geom.geom_type
-    bad = ~types.isin(_POLYGONAL)
+    bad = (~types.isin(_POLYGONAL)).to_numpy(dtype=bool)
     if bad.any():
         found = ", ".join(sorted(types[bad].unique()))
-        raise BoundaryError(f"{file}: areas must be polygons, found {found} for codes {list_items(codes[bad])}")
+        raise BoundaryError(
+            f"{file}: areas must be polygons, found {found} for codes {list_items(codes[bad])} ({_features(bad)}, "
+            "counted from 1 in the file's order)"
+        )
 
 
 def _repair(geom: gpd.GeoSeries, codes: pd.Series, file: str, report: BoundaryReport) -> gpd.GeoSeries:
@@ -274,12 +293,14 @@ def clean_areas(
     codes = normalise_codes(raw[cols.code])
     blank = codes.isna() | (codes == "")
     if blank.any():
-        rows = (np.flatnonzero(blank.to_numpy()) + 1).tolist()
-        raise BoundaryError(f"{file}: blank {cols.code} in features {list_items(rows)} (1-based feature order)")
+        raise BoundaryError(
+            f"{file}: blank {cols.code} in {_features(blank)} (counted from 1 in the file's order)"
+        )
     dup = codes.duplicated(keep=False)
     if dup.any():
         raise BoundaryError(
-            f"{file}: duplicate codes in {cols.code}: {list_items(sorted(codes[dup].unique()))}; "
+            f"{file}: duplicate codes in {cols.code}: {list_items(sorted(codes[dup].unique()))} ({_features(dup)}, "
+            "counted from 1 in the file's order; codes are compared ignoring surrounding spaces and case); "
             "each area must appear once (dissolve multi-part areas before uploading)"
         )
 

@@ -19,6 +19,9 @@ PAPER_INCHES: dict[str, tuple[float, float]] = {"a4": (8.27, 11.69), "a3": (11.6
 ORIENTATIONS = ("portrait", "landscape")
 FORMATS = ("png", "svg", "pdf")
 PNG_DPI = 300
+# Titles, subtitles and footers quote area, category and dataset names from user files: matplotlib would
+# read "$...$" in them as mathtext (drawn as a formula, or an error that stops the export), so never parse it.
+LITERAL = {"parse_math": False}
 
 
 def page_size(paper: str = "a4", orientation: str = "landscape") -> tuple[float, float]:
@@ -51,11 +54,11 @@ def page_header(fig: Figure, title: str, subtitle: str) -> float:
     line = 1.0 / (fig.get_figheight() * 72)  # one point as a figure fraction
     title_lines = textwrap.wrap(title, _chars(fig, 15 * k, bold=True)) or [""]
     fig.text(0.03, 0.965, "\n".join(title_lines), fontsize=15 * k, fontweight="bold", va="top", ha="left",
-             linespacing=1.15)
+             linespacing=1.15, **LITERAL)
     y = 0.965 - len(title_lines) * 15 * k * 1.3 * line - 0.008
     if subtitle:
         sub_lines = textwrap.wrap(subtitle, _chars(fig, 10 * k))
-        fig.text(0.03, y, "\n".join(sub_lines), fontsize=10 * k, va="top", ha="left", color="#333333")
+        fig.text(0.03, y, "\n".join(sub_lines), fontsize=10 * k, va="top", ha="left", color="#333333", **LITERAL)
         y -= len(sub_lines) * 10 * k * 1.3 * line
     return y
 
@@ -76,9 +79,9 @@ def page_footer(fig: Figure, source: str, attribution: str, publication: bool, s
     k = text_scale(fig)
     status = mode + (f"   ·   {SYNTHETIC_LABEL} — not real incidents" if synthetic else "")
     fig.text(0.03, 0.092, status, fontsize=9 * k, fontweight="bold", va="top",
-             color="#1a5e20" if publication else "#9b1c1c")
+             color="#1a5e20" if publication else "#9b1c1c", **LITERAL)
     text = "\n".join(textwrap.wrap((source + "  " if source else "") + attribution, _chars(fig, 6.0 * k)))
-    fig.text(0.03, 0.065, text, fontsize=6.0 * k, va="top", color="#444444", linespacing=1.3)
+    fig.text(0.03, 0.065, text, fontsize=6.0 * k, va="top", color="#444444", linespacing=1.3, **LITERAL)
     return {"Subject": status, "Description": status, "Source": source, "Copyright": attribution}
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -234,7 +235,8 @@ def _label_top(ax: Axes, frame: gpd.GeoDataFrame, measure: str, n: int, by: str,
         if all(abs(xs[i] - xs[j]) > half_w + len(names[j]) * fontsize * 0.3 * per_pt or abs(ys[i] - ys[j]) > 2 * half_h
                for j in keep):
             keep.append(i)
-    label_areas(ax, xs[keep], ys[keep], [names[i] for i in keep], fontsize)
+    with matplotlib.rc_context({"text.parse_math": False}):  # names from user files: a "$" is a dollar sign
+        label_areas(ax, xs[keep], ys[keep], [names[i] for i in keep], fontsize)
 
 
 # ---------------------------------------------------------------------------- whole pages
@@ -410,8 +412,9 @@ def _legend(fig: Figure, rect: tuple[float, float, float, float], measure: str, 
         lines.append(("Locality boundary", OUTLINE_COLOUR, 1.1, "-"))
     if context:
         lines.append(("Local authority boundary", "#555555", 0.8, "--"))
-    draw_legend(lax, f"{name}\n({units or default_units})", entries, lines=lines, fontsize=8 * text_scale(fig),
-                ncol=2 if portrait and len(entries) + len(lines) > 4 else 1)
+    with matplotlib.rc_context({"text.parse_math": False}):  # units are the caller's text, shown as given
+        draw_legend(lax, f"{name}\n({units or default_units})", entries, lines=lines, fontsize=8 * text_scale(fig),
+                    ncol=2 if portrait and len(entries) + len(lines) > 4 else 1)
 
 
 __all__ = [

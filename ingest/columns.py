@@ -12,7 +12,7 @@ import re
 
 from geo.schema import InputError
 
-__all__ = ["ROLE_PATTERNS", "POLICEUK_COLUMNS", "normalise_name", "find_roles", "is_policeuk"]
+__all__ = ["ROLE_PATTERNS", "POLICEUK_COLUMNS", "normalise_name", "find_roles", "is_policeuk", "role_label"]
 
 # Role -> ordered regexes (full match on the normalised name). Order = priority.
 ROLE_PATTERNS: dict[str, tuple[str, ...]] = {
@@ -34,7 +34,7 @@ ROLE_PATTERNS: dict[str, tuple[str, ...]] = {
         r"type", r"category_name",
     ),
     "count": (
-        r"count", r"incidents", r"incident_?count", r"n", r"number", r"n_incidents", r"number_of_incidents",
+        r"counts?", r"incidents", r"incident_?count", r"n", r"number", r"n_incidents", r"number_of_incidents",
         r"total", r"crimes", r"crime_?count", r"offences", r"frequency", r"freq", r"value",
     ),
     "repeat_count": (r"repeat_?count", r"repeats", r"repeat_(incidents|victims|victim_count)", r"n_repeats?"),
@@ -56,6 +56,13 @@ POLICEUK_COLUMNS: tuple[str, ...] = (
 )
 
 _COMPILED = {role: [re.compile(p) for p in pats] for role, pats in ROLE_PATTERNS.items()}
+# How a role is named in messages (the rest: the role with spaces).
+_ROLE_LABELS = {"area": "area code", "incident_id": "incident id"}
+
+
+def role_label(role: str) -> str:
+    """The role as a user would name it: 'area' -> 'area code', 'repeat_flag' -> 'repeat flag'."""
+    return _ROLE_LABELS.get(role, role.replace("_", " "))
 
 
 def normalise_name(name: str) -> str:
@@ -84,10 +91,12 @@ def find_roles(columns: list[str], roles: tuple[str, ...], file_name: str) -> di
         if best is None:
             continue
         if len(best[1]) > 1:
+            same = len({norm[c] for c in best[1]}) == 1
             raise InputError(
                 file_name,
-                f"several columns could be the {role.replace('_', ' ')}: {', '.join(map(repr, best[1]))}; "
-                "rename or remove all but one",
+                f"several columns could be the {role_label(role)}: {', '.join(map(repr, best[1]))}"
+                + (" (their names differ only in case, spaces or punctuation)" if same else "")
+                + "; rename or remove all but one",
             )
         found[role] = best[1][0]
         used.add(best[1][0])

@@ -13,9 +13,9 @@ from boundaries.registry import BoundarySet, get_boundary_set
 from geo.schema import ALL_CATEGORIES, AREA_CODE, CATEGORY, COUNT, GRAIN, LEVEL, PERIOD, REPEAT_COUNT
 from ingest.areas import codes_by_level
 from analysis.cube import distinct
-from ingest.fields import is_blank, normalise_codes, parse_counts, parse_periods_distinct
-from ingest.reader import RawTable
-from ingest.rejections import REASONS, RowReasons
+from ingest.fields import is_blank, normalise_codes, parse_counts, parse_periods_distinct, too_long
+from ingest.reader import RawTable, repeated_header_rows, short_rows
+from ingest.rejections import REASONS, RowReasons, reject_missing
 from ingest.report import COUNTS_COLUMNS
 
 __all__ = ["COUNTS_ROLES", "import_counts"]
@@ -42,8 +42,12 @@ def import_counts(
     n = len(f)
     rr = RowReasons(n)
     notes: list[str] = []
+    used = list(roles.values())
+    rr.reject(short_rows(raw, used), REASONS["short_row"])
 
     area = _Column(f[roles["area"]])
+    if (area.values == roles["area"]).any():  # the header's text among the codes: look for repeated headers
+        rr.reject(repeated_header_rows(raw, used), REASONS["repeated_header"])
     norm_values, _ = normalise_codes(area.values)
     changed = area.rows(norm_values != area.values)
     if changed:
@@ -59,12 +63,16 @@ def import_counts(
     period_raw = _Column(f[roles["period"]])
     count_raw = _Column(f[roles["count"]])
 
-    missing = (
-        is_blank(codes)[code_id] | period_raw.map(is_blank(period_raw.values)) | count_raw.map(is_blank(count_raw.values))
-    )
+    blanks = {
+        "area code": is_blank(codes)[code_id],
+        "period": period_raw.map(is_blank(period_raw.values)),
+        "count": count_raw.map(is_blank(count_raw.values)),
+    }
     if cat_col:
-        missing |= is_blank(categories)[cat_id]
-    rr.reject(missing, REASONS["missing"])
+        blanks["category"] = is_blank(categories)[cat_id]
+    notes += reject_missing(rr, blanks, raw.row_number)
+    if cat_col:
+        rr.reject(too_long(categories)[cat_id], REASONS["long_text"])
 
     count_u, count_reason_u, count_notes = parse_counts(count_raw.values, weights=count_raw.weights)
     count = count_raw.map(count_u)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,7 @@ from ingest.rejections import REASONS
 
 __all__ = [
     "MAX_COUNT", "normalise_codes", "parse_counts", "parse_periods_column", "parse_periods_distinct", "parse_flags",
-    "parse_numbers", "is_blank", "distinct",
+    "parse_numbers", "is_blank", "distinct", "too_long", "MAX_TEXT_CHARS",
 ]
 
 MAX_COUNT = 1_000_000  # per row; larger is almost certainly a data error (e.g. a pasted total)
@@ -32,6 +33,14 @@ _PERIOD_ERRORS = {
     "invalid date": REASONS["invalid_date"],
     "future date": REASONS["future_date"],
 }
+
+
+MAX_TEXT_CHARS = 200  # longest category kept: a longer cell is a pasted document, not a label
+
+
+def too_long(values: pd.Series) -> np.ndarray:
+    """True where the text is longer than MAX_TEXT_CHARS (a category is a short label)."""
+    return (values.str.len() > MAX_TEXT_CHARS).to_numpy(dtype=bool, na_value=False)
 
 
 def is_blank(values: pd.Series) -> np.ndarray:
@@ -95,19 +104,59 @@ def parse_periods_column(
 def parse_periods_distinct(
     values: pd.Series, date_format: str | None, today: dt.date | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """(period, grain, reason or None, notes) per value of ``values`` (stripped, distinct) as object arrays."""
+    """(period, grain, reason or None, notes) per value of ``values`` (stripped, distinct) as object arrays.
+
+    Periods starting before ``MIN_YEAR`` are rejected too: no recorded-crime series goes back that far,
+    so 1900-01-01 (an empty Excel date) or 1066 is a data error, not history.
+    """
     parsed = parse_periods(values, date_format=date_format, today=today)
     notes = list(parsed.attrs.get("notes", []))
     err = parsed["error"].to_numpy(dtype=object)
-    key = np.array([_period_reason(e) for e in err], dtype=object)  # per distinct value, not per row
-    return parsed["period"].to_numpy(dtype=object), parsed["grain"].to_numpy(dtype=object), key, notes
+    text = values.to_numpy(dtype=object, na_value="")
+    # per distinct value, not per row
+    key = np.array([_period_reason(e, str(v)) for e, v in zip(err, text)], dtype=object)
+    period = parsed["period"].to_numpy(dtype=object)
+    grain = parsed["grain"].to_numpy(dtype=object)
+    year = pd.to_numeric(parsed["period"].str[:4], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    early = year < MIN_YEAR
+    if early.any():
+        key[early] = REASONS["too_early"]
+        period[early] = None
+        grain[early] = None
+    return period, grain, key, notes
 
 
-def _period_reason(error: object) -> str | None:
+MIN_YEAR = 1970  # earliest period accepted (Excel date serials are read from 1970 too)
+_MONTH_LIKE = re.compile(r"^\d{4}\s*-\s*(\d{1,2})$")
+_QUARTER_LIKE = re.compile(r"^(?:\d{4}\s*-?\s*Q(\d+)|Q(\d+)\s*-?\s*\d{4})$", re.I)
+_FY_LIKE = re.compile(r"^(?:FY\s*)?(\d{4})\s*[/-]\s*(\d{2}|\d{4})(?:\s*-?\s*Q(\d+))?$", re.I)
+
+
+def _period_reason(error: object, value: str = "") -> str | None:
     if error is None or (isinstance(error, float) and np.isnan(error)) or error is pd.NA:
         return None
     head = str(error).split(":", 1)[0].strip()
+    if head == "unparseable period":
+        return _unparseable_reason(value.strip())
     return _PERIOD_ERRORS.get(head, head)
+
+
+def _unparseable_reason(value: str) -> str:
+    """A more precise reason for a period that looks like a month, quarter or financial year but is not one."""
+    m = _MONTH_LIKE.match(value)
+    if m and not 1 <= int(m.group(1)) <= 12 and "/" not in value:
+        return REASONS["bad_month"]
+    q = _QUARTER_LIKE.match(value)
+    if q and not 1 <= int(q.group(1) or q.group(2)) <= 4:
+        return REASONS["bad_quarter"]
+    f = _FY_LIKE.match(value)
+    if f:
+        if f.group(3) is not None and not 1 <= int(f.group(3)) <= 4:
+            return REASONS["bad_quarter"]
+        start, end = int(f.group(1)), int(f.group(2))
+        if end not in ((start + 1) % 100, start + 1):
+            return REASONS["bad_fy"]
+    return REASONS["unparseable_period"]
 
 
 def parse_flags(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:

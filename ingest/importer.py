@@ -15,7 +15,7 @@ import pandas as pd
 from boundaries.registry import DEFAULT_SET, BoundarySet, get_boundary_set
 from analysis.periods import DATE_FORMATS
 from geo.schema import COUNT, AtlasError, InputError
-from ingest.columns import find_roles, is_policeuk
+from ingest.columns import find_roles, is_policeuk, role_label
 from ingest.counts import COUNTS_ROLES, import_counts
 from ingest.reader import RawTable, read_table, system_arrow_memory
 from ingest.records import RECORDS_ROLES, import_records, policeuk_roles
@@ -101,9 +101,15 @@ def _read_incident_file(
     bs = get_boundary_set(boundary_set)
     raw = read_table(path, file_name=source_name, sheet=sheet)
     columns = list(raw.frame.columns)
-    if kind is None:
-        kind = detect_kind(columns, raw.file_name)
-    roles = _roles_for(kind, columns, raw.file_name)
+    try:
+        if kind is None:
+            kind = detect_kind(columns, raw.file_name)
+        roles = _roles_for(kind, columns, raw.file_name)
+    except InputError as exc:
+        if not raw.sheet_hint():
+            raise
+        raise InputError(raw.file_name, exc.problem + raw.sheet_hint()) from exc
+    _check_duplicate_columns(raw, roles)
     importer: _Importer = import_counts if kind == "counts" else import_records
     counts, rr, notes = importer(raw, roles, bs, date_format, today, stored_keys)
     if kind == "policeuk":
@@ -148,6 +154,33 @@ def _roles_for(kind: str, columns: list[str], file_name: str) -> dict[str, str]:
             f"saw {_seen(columns)}; expected {_EXPECTED[kind]}",
         )
     return roles
+
+
+def _check_duplicate_columns(raw: RawTable, roles: dict[str, str]) -> None:
+    """Refuse a header that leaves unclear which column holds a role: a repeated name, or a merged cell.
+
+    In a workbook, values in an unnamed column just right of a used one mean a header cell merged
+    across both (e.g. 'Counts' over 'DA' and 'Stalking'): importing only the first would lose the rest.
+    """
+    cols = raw.file_columns
+    for role, col in roles.items():
+        j = cols.index(col) if col in cols else -1
+        nxt = cols[j + 1] if 0 <= j < len(cols) - 1 else ""
+        if raw.sheets and nxt.startswith("Unnamed: ") and nxt in raw.frame.columns:
+            raise InputError(
+                raw.file_name,
+                f"column {j + 2} has values but no name, next to the {role_label(role)} column {col!r} (column "
+                f"{j + 1}): is {col!r} a header cell merged across both? Give every column its own name in one "
+                "header row",
+            )
+        positions = raw.duplicates.get(col)
+        if positions:
+            where = ", ".join(map(str, positions[:-1])) + f" and {positions[-1]}"
+            raise InputError(
+                raw.file_name,
+                f"the header names {len(positions)} columns {col!r} (columns {where}), so it is not clear which "
+                f"holds the {role_label(role)}; rename or remove all but one",
+            )
 
 
 def _not_kept(kind: str, roles: dict[str, str]) -> set[str]:

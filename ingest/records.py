@@ -20,9 +20,9 @@ from geo.schema import (
     ALL_CATEGORIES, AREA_CODE, BNG, CATEGORY, CODE, COUNT, GRAIN, LEVEL, PERIOD, REPEAT_COUNT, WGS84, InputError,
 )
 from ingest.areas import finest_areas
-from ingest.fields import is_blank, parse_flags, parse_numbers, parse_periods_column
-from ingest.reader import RawTable
-from ingest.rejections import REASONS, RowReasons, reject_stored_keys
+from ingest.fields import is_blank, parse_flags, parse_numbers, parse_periods_column, too_long
+from ingest.reader import RawTable, repeated_header_rows, short_rows
+from ingest.rejections import REASONS, RowReasons, reject_missing, reject_stored_keys
 from ingest.report import COUNTS_COLUMNS
 
 __all__ = ["RECORDS_ROLES", "import_records", "policeuk_roles"]
@@ -79,9 +79,15 @@ def import_records(
     category = f[cat_col].str.strip() if cat_col else pd.Series(ALL_CATEGORIES, index=f.index, dtype="str")
 
     # Order of checks = which reason a row gets when several apply.
+    used = list(roles.values())
+    rr.reject(short_rows(raw, used), REASONS["short_row"])
+    rr.reject(repeated_header_rows(raw, [xcol, ycol, *[c for c in used if c not in (xcol, ycol)]]),
+              REASONS["repeated_header"])
     rr.reject(is_blank(f[xcol]) | is_blank(f[ycol]), REASONS["missing_coords"])
-    required = [f[roles["period"]]] + ([category] if cat_col else [])
-    rr.reject(np.logical_or.reduce([is_blank(s) for s in required]), REASONS["missing"])
+    blanks = {"period": is_blank(f[roles["period"]])} | ({"category": is_blank(category)} if cat_col else {})
+    notes += reject_missing(rr, blanks, raw.row_number)
+    if cat_col:
+        rr.reject(too_long(category), REASONS["long_text"])
 
     x, x_bad = parse_numbers(f[xcol])
     y, y_bad = parse_numbers(f[ycol])

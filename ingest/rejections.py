@@ -36,6 +36,13 @@ REASONS: dict[str, str] = {
     "en_swapped": "easting and northing look swapped",
     "out_of_range": "coordinates out of range",
     "outside": "point outside the boundaries",
+    "short_row": "fewer fields than the header",
+    "repeated_header": "repeated header row",
+    "long_text": "category longer than 200 characters",
+    "too_early": "date before 1970",
+    "bad_month": "invalid month (not 01-12)",
+    "bad_quarter": "invalid quarter (not Q1-Q4)",
+    "bad_fy": "financial year not two consecutive years (e.g. 2024/25)",
 }
 
 
@@ -51,8 +58,10 @@ class RowReasons:
         """Rows not rejected so far (a copy)."""
         return self._ok.copy()
 
-    def reject(self, mask: np.ndarray | pd.Series, reason: str | np.ndarray) -> None:
-        """Give ``reason`` to rows in ``mask`` that have none yet (reason may be a per-row array)."""
+    def reject(self, mask: np.ndarray | pd.Series | None, reason: str | np.ndarray) -> None:
+        """Give ``reason`` to rows in ``mask`` that have none yet (reason may be a per-row array; None = no rows)."""
+        if mask is None:
+            return
         m = np.asarray(mask, dtype=bool) & self._ok
         if not m.any():
             return
@@ -81,6 +90,26 @@ class RowReasons:
             {ROW_NUMBER: np.asarray(row_number)[bad].astype("int64"), REASON: pd.Series(self.reason[bad], dtype="str")}
         )
         return pd.concat([head, orig.astype("str")], axis=1)
+
+
+def reject_missing(rr: RowReasons, blanks: dict[str, np.ndarray], row_number: np.ndarray) -> list[str]:
+    """Reject rows with a blank required field; a note says which field was blank in which data rows.
+
+    ``blanks``: field name -> per-row blank mask. The reason stays "missing required field" (one
+    reason per row); the note names the field, so a user knows what to fill in.
+    """
+    ok = rr.ok
+    missing = np.logical_or.reduce(list(blanks.values())) & ok
+    if not missing.any():
+        return []
+    rr.reject(missing, REASONS["missing"])
+    parts = []
+    for field_name, blank in blanks.items():
+        rows = np.asarray(row_number)[np.asarray(blank, dtype=bool) & missing]
+        if len(rows):
+            shown = ", ".join(map(str, rows[:10].tolist())) + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")
+            parts.append(f"{field_name} blank in data row{'s' if len(rows) > 1 else ''} {shown}")
+    return [f"{REASONS['missing']}: " + "; ".join(parts)]
 
 
 def reject_stored_keys(rr: RowReasons, keys: pd.DataFrame, stored: pd.DataFrame | None) -> None:

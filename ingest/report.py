@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
+from atlas.safe_output import neutralise, write_csv
 from geo.schema import AREA_CODE, CATEGORY, COUNT, GRAIN, LEVEL, PERIOD, REPEAT_COUNT
 
 __all__ = [
@@ -17,9 +18,6 @@ __all__ = [
 COUNTS_COLUMNS: tuple[str, ...] = (AREA_CODE, LEVEL, PERIOD, GRAIN, CATEGORY, COUNT, REPEAT_COUNT)
 ROW_NUMBER = "row_number"
 REASON = "reason"
-
-# Spreadsheet programs execute cells starting with these (OWASP "CSV injection").
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def empty_counts() -> pd.DataFrame:
@@ -38,37 +36,13 @@ def empty_counts() -> pd.DataFrame:
 
 
 def escape_formula_cells(frame: pd.DataFrame) -> pd.DataFrame:
-    """Prefix an apostrophe to text cells (and headers) a spreadsheet would run as a formula."""
-    out = frame.astype("str").copy()
-    for col in out.columns:
-        s = out[col]
-        risky = s.str.startswith(_FORMULA_PREFIXES).fillna(False)
-        if risky.any():
-            out[col] = s.where(~risky, "'" + s)
-    out.columns = ["'" + str(c) if str(c).startswith(_FORMULA_PREFIXES) else str(c) for c in out.columns]
-    return out
+    """Every cell as text, formula-like ones (plain numbers too) with a leading apostrophe: for raw rejected rows."""
+    # Rejected rows are a record of the file as read, so "-2" stays the text "-2" rather than becoming a number.
+    return neutralise(frame.astype("str"), keep_numbers=False)
 
 
-_NUMBER_RE = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?"
-
-
-def escape_formula_text(frame: pd.DataFrame) -> pd.DataFrame:
-    """For exports of analysis tables: escape formula-like text cells and headers, leave numbers alone.
-
-    Unlike ``escape_formula_cells`` numeric columns, and text that is a plain number ("-3"), are kept
-    as they are, so a negative change stays a number in the spreadsheet.
-    """
-    out = frame.copy()
-    for col in out.columns:
-        s = out[col]
-        if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-            continue
-        text = s.astype("string")
-        risky = (text.str.startswith(_FORMULA_PREFIXES) & ~text.str.fullmatch(_NUMBER_RE)).fillna(False)
-        if risky.any():
-            out[col] = s.astype(object).where(~risky.to_numpy(dtype=bool), "'" + text.astype(object))
-    out.columns = ["'" + str(c) if str(c).startswith(_FORMULA_PREFIXES) else c for c in out.columns]
-    return out
+# Analysis tables: formula-like text escaped, numbers (and plain-number text such as "-3") left alone.
+escape_formula_text = neutralise
 
 
 @dataclass
@@ -113,7 +87,8 @@ class ImportReport:
         """Write the rejected rows as CSV (formula-like cells escaped) and remember where."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        escape_formula_cells(self.rejected).to_csv(path, index=False, encoding="utf-8")
+        # Every cell as text, plain numbers included: see escape_formula_cells.
+        write_csv(self.rejected.astype("str"), path, keep_numbers=False, announce=False)
         self.rejected_file = str(path)
         return path
 

@@ -92,7 +92,8 @@ def _open(app: AppTest, page: str) -> AppTest:
 
 
 def test_every_registered_page_renders_in_the_router(app: AppTest):
-    pages = [p for p in ("overview", "map", "hotspots", "compare", "priority", "data", "about")
+    pages = [p for p in ("overview", "map", "hotspots", "compare", "priority", "monitoring", "reporting_gap",
+                                "data", "about")
              if (PROJECT_ROOT / "views" / f"{p}.py").is_file()]
     for page in pages:
         _open(app, f"views/{page}.py")
@@ -169,3 +170,13 @@ def test_sign_in_configured_hides_every_page_and_all_data(atlas_home: Path) -> N
 def test_without_sign_in_configured_the_app_opens(app: AppTest) -> None:
     assert not [b for b in app.button if b.label.startswith("Sign in")]
     assert app.selectbox  # the shared frame is there
+
+
+def test_router_and_browser_tests_cover_every_page_in_app_py():
+    import re
+
+    from test_browser import PAGES as BROWSER_PAGES
+
+    registered = re.findall(r'\("views/(\w+)\.py", "([^"]+)"', (PROJECT_ROOT / "app.py").read_text())
+    assert len(registered) >= 9
+    assert {title: name for name, title in registered} == {t: v[0] for t, v in BROWSER_PAGES.items()}

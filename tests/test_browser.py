@@ -103,6 +103,8 @@ PAGES = {
     "Hotspots over time": ("hotspots", True),
     "Compare localities": ("compare", False),
     "Priority areas": ("priority", False),
+    "Monitoring (SPC)": ("monitoring", False),
+    "Reporting gap (estimate)": ("reporting_gap", True),
     "Data": ("data", False),
     "About / method": ("about", False),
 }

@@ -18,7 +18,7 @@ RATES_COLUMNS = [
 ]
 GI_COLUMNS = [
     "area_code", "area_name", "period", "statistic", "count", "population", "rate_per_1000", "n_neighbours",
-    "gi_star", "gi_z", "gi_p", "gi_p_adjusted", "gi_bin", "gi_label",
+    "gi_star", "gi_z", "gi_p", "gi_p_adjusted", "gi_p_sim", "gi_bin", "gi_label", "gi_inference",
 ]
 EMERGING_COLUMNS = [
     "area_code", "area_name", "first_period", "last_period", "n_periods", "count", "total_count", "ehsa_category",
@@ -75,7 +75,8 @@ def test_hotspots_reproducible_with_seed(stored, tmp_path):
     assert a.columns.tolist() == GI_COLUMNS
     assert (a.loc[a["area_code"] == HOT_WARD, "gi_bin"] > 0).all()
     c = run(tmp_path, "hotspots", "--level", "ward", "--grain", "fy", "--permutations", "99", "--seed", "12")
-    assert not a["gi_p"].equals(c["gi_p"])  # the seed drives the permutations
+    assert not a["gi_p_sim"].equals(c["gi_p_sim"])  # the seed drives the permutations
+    assert a["gi_p"].equals(c["gi_p"])  # the default z-based p does not depend on it
     pd.testing.assert_series_equal(a["gi_z"], c["gi_z"])  # the analytical z does not depend on it
 
 

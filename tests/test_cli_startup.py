@@ -76,7 +76,7 @@ def test_parser_choices_equal_their_sources():
     assert METHODS is schema.WEIGHTS_METHODS and CORRECTIONS is schema.CORRECTIONS
     defaults = HotspotParams()
     assert c.HOTSPOT_DEFAULTS == {k: getattr(defaults, k) for k in c.HOTSPOT_DEFAULTS}
-    assert set(c.HOTSPOT_DEFAULTS) == {"permutations", "seed", "correction"}
+    assert set(c.HOTSPOT_DEFAULTS) == {"permutations", "seed", "correction", "gi_inference", "gi_correction"}
     weights = PriorityWeights()
     assert c.PRIORITY_WEIGHT_DEFAULTS == {k: getattr(weights, k) for k in weights.__dataclass_fields__}
     assert c.MAP_MEASURES == tuple(MEASURES)

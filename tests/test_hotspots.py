@@ -108,7 +108,7 @@ def test_statistics_and_p_values_agree_with_esda(durham_w, durham_y, alternative
     np.testing.assert_allclose(res.gi_star, gi["gi_star"], atol=1e-12)
     np.testing.assert_allclose(res.gi_z, gi["gi_z"], atol=1e-9)
     np.testing.assert_allclose(res.lisa_i, lm["lisa_i"], atol=1e-9)
-    for ours, theirs in ((res.gi_p, gi["gi_p"]), (res.lisa_p, lm["lisa_p"])):
+    for ours, theirs in ((res.gi_p_sim, gi["gi_p"]), (res.lisa_p, lm["lisa_p"])):
         assert np.corrcoef(ours, theirs)[0, 1] > 0.9
         assert ((ours <= 0.05) == (theirs <= 0.05)).mean() >= 0.95
     assert np.corrcoef(res.lisa_z, lm["lisa_z"])[0, 1] > 0.98
@@ -195,8 +195,9 @@ def test_results_reproducible_by_seed_and_seed_matters(durham_w, durham_y):
     b = local_hotspots_matrix(durham_y, ["a", "b"], durham_w, HotspotParams(seed=1))
     c = local_hotspots_matrix(durham_y, ["a", "b"], durham_w, HotspotParams(seed=2))
     pd.testing.assert_frame_equal(a, b)
-    assert not np.array_equal(a.gi_p, c.gi_p)
+    assert not np.array_equal(a.gi_p_sim, c.gi_p_sim)
     np.testing.assert_array_equal(a.gi_z, c.gi_z)
+    np.testing.assert_array_equal(a.gi_p, c.gi_p)  # the default bins come from z: no seed involved
 
 
 def test_results_do_not_depend_on_row_order(durham, durham_y):
@@ -215,7 +216,8 @@ def test_integer_ties_do_not_flip_with_scale(durham_w):
     y = np.random.default_rng(5).poisson(0.4, (durham_w.n, 1)).astype(float)  # mostly 0/1: ties
     a = local_hotspots_matrix(y, ["p"], durham_w, HotspotParams(seed=4))
     b = local_hotspots_matrix(y * 0.1, ["p"], durham_w, HotspotParams(seed=4))  # inexact sums
-    np.testing.assert_array_equal(a.gi_p, b.gi_p)
+    np.testing.assert_array_equal(a.gi_p_sim, b.gi_p_sim)
+    np.testing.assert_allclose(a.gi_p, b.gi_p, rtol=1e-12)  # z-based p: the same z up to rounding
     np.testing.assert_array_equal(a.lisa_p, b.lisa_p)
     assert (a.gi_label == b.gi_label).all()
 
@@ -235,8 +237,9 @@ def test_labels_follow_quadrant_and_adjusted_p(durham_w, durham_y):
 
 @pytest.mark.parametrize("correction", ["fdr", "bonferroni"])
 def test_multiple_testing_corrections(durham_w, durham_y, correction):
-    raw = local_hotspots_matrix(durham_y, ["a", "b"], durham_w, HotspotParams(correction="none"))
-    adj = local_hotspots_matrix(durham_y, ["a", "b"], durham_w, HotspotParams(correction=correction))
+    raw = local_hotspots_matrix(durham_y, ["a", "b"], durham_w, HotspotParams(correction="none", gi_correction="none"))
+    adj = local_hotspots_matrix(durham_y, ["a", "b"], durham_w,
+                                HotspotParams(correction=correction, gi_correction=correction))
     assert (adj.gi_p_adjusted >= adj.gi_p - 1e-15).all()
     if correction == "bonferroni":
         np.testing.assert_allclose(adj.gi_p_adjusted, np.minimum(adj.gi_p * durham_w.n, 1.0))

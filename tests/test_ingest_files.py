@@ -88,7 +88,7 @@ def test_blank_lines_keep_row_numbers_of_the_file(tmp_path: Path, lsoa) -> None:
     res = imp(put(tmp_path, text.encode()))
     assert res.report.rows_read == 2
     assert res.report.rejected["row_number"].tolist() == [3]  # the blank data row 2 still counts
-    assert "1 empty rows ignored" in res.report.notes
+    assert "1 empty row ignored (data row 2)" in res.report.notes
 
 
 def _xlsx(path: Path, rows: list[list[object]], sheets: dict[str, list[list[object]]] | None = None) -> Path:

@@ -114,7 +114,7 @@ REJECTS = [
     ("8,2023-04,{lat},{lon},DA,Y", "longitude and latitude look swapped"),
     ("9,2023-04,200,95,DA,Y", "coordinates out of range"),
     ("10,2023-04,-0.1276,51.5072,DA,Y", "point outside the boundaries"),
-    ("11,2023-13,{lon},{lat},DA,Y", "unparseable period"),
+    ("11,2023-13,{lon},{lat},DA,Y", "invalid month (not 01-12)"),
     ("12,2030-01-01,{lon},{lat},DA,Y", "future date"),
     ("13,2023,{lon},{lat},DA,Y", "period not a date or month"),
     ("14,2023-04,{lon},{lat},DA,maybe", "invalid repeat flag"),

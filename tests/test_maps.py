@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 
@@ -298,3 +299,19 @@ def test_outlines_inline_as_json_or_fetched_from_a_url(lsoa):
     page = _html(fetched)
     assert "fetch(url" in page and json.dumps(url) in page and json.dumps(shown.key) in page
     assert shown.outlines not in page and _js_string(shown.outlines) not in page
+
+
+def test_legend_and_tooltip_labels_from_user_names_are_escaped(lsoa):
+    """Category names (legend rows), titles, notes and tooltip headings reach innerHTML only escaped."""
+    darl = lsoa[lsoa["lad_code"] == DARLINGTON].reset_index(drop=True)
+    cats = {"<img src=x onerror=alert(1)>": "#d62f27", "<script>window.__pwned=1</script>": "#4575b5"}
+    values = _counts(darl).assign(label=[list(cats)[i % 2] for i in range(len(darl))])
+    m = build_categorical_map(darl, values, "label", cats, [NAME, "label"], aliases=['"><svg onload=alert(1)>', "Cat"],
+                              legend_title="Ward $x^2$ & <b>bold</b>", legend_note="<img src=x onerror=alert(2)>")
+    legend = m.legend.html
+    for raw in (*cats, "<b>bold</b>", "<img src=x onerror=alert(2)>"):
+        assert raw not in legend and html.escape(raw) in legend, raw
+    page = _html(m)
+    for raw in ("<img src=x", "<script>window", "<svg onload", "<b>bold"):
+        assert raw not in page, raw  # nothing a browser would parse as markup; JSON keeps "<" as \u003c
+    assert _sent(m)[2] == ['"><svg onload=alert(1)>', "Cat"]  # headings sent as text, escaped by esc() in the page

@@ -165,3 +165,58 @@ def test_errors_and_helpers(tmp_path: Path, wards, values):
     with pytest.raises(AtlasError, match="paper"):
         page_size("letter")
     assert nice_length_km(60_000) == 10.0 and nice_length_km(9_000) == 1.0 and nice_length_km(25_000) == 5.0
+
+
+# Names from user files (areas, localities, categories, datasets) as they might arrive: HTML, markdown, TeX.
+HOSTILE_NAMES = ("<img src=x onerror=alert(1)>", "<script>window.__pwned=1</script>", "Ward $x^2$ & <b>bold</b>",
+                 r"Ward $\frac{$ cost", "javascript:alert(1)")
+
+
+def _drawn_literally(fig, text: str) -> list:
+    """The figure's Text objects showing ``text``, each checked to be drawn as typed (no mathtext parse)."""
+    from matplotlib.text import Text
+
+    hits = [t for t in fig.findobj(Text) if text in t.get_text()]
+    for t in hits:
+        assert t._preprocess_math(t.get_text()) == (t.get_text(), False), t.get_text()  # what draw() renders
+    return hits
+
+
+def test_user_names_draw_literally_in_static_maps(tmp_path: Path, wards, values):
+    """A "$" in a name is a dollar sign (mathtext would draw a formula, or fail the export); SVG text stays text."""
+    import xml.etree.ElementTree as ET
+
+    hostile = wards.assign(name=[HOSTILE_NAMES[i % len(HOSTILE_NAMES)] for i in range(len(wards))])
+    one = values[values[PERIOD] == "2024/25"]
+    m = render_map(hostile, one, "rate", title="Rate in Ward $x^2$ & <b>bold</b>", subtitle=r"Ward $\frac{$ cost",
+                   units="per $1,000$", label_top=len(hostile), source="Source: dataset “javascript:alert(1) $5$”")
+    for text in ("Rate in Ward $x^2$ & <b>bold</b>", r"Ward $\frac{$ cost", "per $1,000$", "javascript:alert(1) $5$"):
+        assert _drawn_literally(m.figure, text), text
+    labels = {t.get_text() for t in m.figure.axes[0].texts}
+    assert set(HOSTILE_NAMES) <= labels  # area labels exactly as named (each name labels several wards)
+    for name in HOSTILE_NAMES:
+        _drawn_literally(m.figure, name)
+    m.save(tmp_path / "map.png")  # a mathtext parse error would raise here
+    m.save(tmp_path / "map.pdf")
+    root = ET.parse(m.save(tmp_path / "map.svg")).getroot()  # well-formed: names are escaped in the XML
+    tags = {el.tag.rsplit("}", 1)[-1] for el in root.iter()}
+    assert not tags & {"script", "img", "b", "foreignObject"}, tags
+    shown = "".join(root.itertext())
+    for name in HOSTILE_NAMES:
+        assert name in shown, name
+
+
+def test_user_names_draw_literally_in_small_multiples_and_page_text(tmp_path: Path, wards, values):
+    from geo.print_page import page_footer, page_header
+    from matplotlib.figure import Figure
+
+    m = render_small_multiples(wards, values, "rate", ["2023/24", "2024/25"], title=r"Ward $\frac{$ cost",
+                               subtitle="Cat $x^2$ & <b>bold</b>", source="Source: “$a$”")
+    for text in (r"Ward $\frac{$ cost", "Cat $x^2$ & <b>bold</b>", "Source: “$a$”"):
+        assert _drawn_literally(m.figure, text), text
+    m.save(tmp_path / "multiples.png")
+    fig = Figure(figsize=page_size())
+    page_header(fig, "$x$ title", "$y$ subtitle")
+    page_footer(fig, "$z$ source", "$w$ attribution", publication=False, synthetic=False)
+    for text in ("$x$ title", "$y$ subtitle", "$z$ source", "$w$ attribution"):
+        assert _drawn_literally(fig, text), text

@@ -369,6 +369,13 @@ MEASURES: dict[str, str] = {
     "ehsa": "Emerging hot spot category",
 }
 CATEGORICAL_MEASURES = ("lisa", "gi_bin", "ehsa")
+
+
+def gi_method() -> str:
+    """How the app's Gi* bins are decided (its hot spot tables use HotspotParams' defaults), for legends."""
+    from analysis.hotspots import HotspotParams
+
+    return HotspotParams().gi_method()
 VALUE = "value"
 
 

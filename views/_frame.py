@@ -8,6 +8,7 @@ the default and the page says so.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -64,6 +65,10 @@ QUERY_KEYS: dict[str, str] = {
     "publication": "frame_publication",
 }
 _ALL = ""  # option value for "no filter" / "all categories" (selectbox options must be hashable, '' reads well in URLs)
+# What Streamlit's markdown (headers, captions, alerts, widget labels) would read as markup in a name: emphasis,
+# links, HTML, KaTeX math ($), strikethrough, tables, heading closers, entities, :color[...] and :emoji:, e-mail
+# autolinks. Each is escaped with a backslash, which CommonMark allows before any ASCII punctuation.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>$~|#&:@])")
 
 
 @dataclass(frozen=True)
@@ -118,13 +123,26 @@ def _seed_from_query() -> None:
                 st.session_state[key] = value
 
 
+def plain(text: object) -> str:
+    """`text` (a name from user data or a link) for Streamlit markdown: shown as typed, never as markup or a link."""
+    one_line = " ".join(str(text).splitlines())  # a line break would start a new block (a list, a heading)
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", one_line)
+    # GFM turns www.x.org, http://x and a@b.org into links even when escaped (it rescans the text): an
+    # invisible word joiner (U+2060) splits each pattern without changing what is seen.
+    escaped = re.sub(r"(?i)\b(www)(?=\.)", "\\1\u2060", escaped)
+    escaped = re.sub(r"(?i)\b(https?)\\:", "\\1\\\\:\u2060", escaped)
+    return escaped.replace("\\@", "\u2060\\@")
+
+
 def _fit(key: str, options: list, default, what: str) -> None:
     """Keep a stored choice only when it is still an option; otherwise default (with a warning if it came from the URL)."""
     if key in st.session_state and st.session_state[key] not in options:
         bad = st.session_state[key]
         st.session_state[key] = default
         if key in st.session_state.get(_FROM_URL_KEY, ()):  # a shared link, not a change of another control
-            st.session_state.setdefault(_WARN_KEY, []).append(f"The link asked for {what} {bad!r}, which this data does not have; showing {default or 'all'!r} instead.")
+            st.session_state.setdefault(_WARN_KEY, []).append(
+                f"The link asked for {what} {plain(repr(bad))}, which this data does not have; "
+                f"showing {plain(repr(default or 'all'))} instead.")
 
 
 def _select(label: str, options: list, default, key: str, what: str, **kwargs):
@@ -184,7 +202,7 @@ def render_frame() -> Frame | None:
     st.session_state[_FROM_URL_KEY] = set()
     if synthetic[dataset]:
         st.warning(
-            f"**{dataset}** is {SYNTHETIC_LABEL}: generated counts for trying the dashboard, "
+            f"**{plain(dataset)}** is {SYNTHETIC_LABEL}: generated counts for trying the dashboard, "
             "not real incidents.",
             icon=":material/warning:",
         )

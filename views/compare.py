@@ -9,7 +9,7 @@ import streamlit as st
 from analysis.periods import can_convert
 from geo.schema import AREA_CODE, AREA_NAME, COUNT, PERIOD, POPULATION, RATE_PER_1000, AtlasError
 from views import _cache
-from ingest.report import escape_formula_text
+from atlas.safe_output import csv_bytes
 from views._frame import DENOMINATOR_LABELS, LEVEL_LABELS, current_frame, publication_note
 
 AREAS_KEY = "compare_areas"
@@ -122,7 +122,7 @@ years = seed.attrs.get("periods", [])
 st.dataframe(seed, hide_index=True)
 mode = "publication" if frame.publication else "unsuppressed"
 st.download_button(
-    "Download the table (CSV)", escape_formula_text(seed).to_csv(index=False).encode("utf-8"),
+    "Download the table (CSV)", csv_bytes(seed),
     file_name=f"rates_by_financial_year_{frame.level}_{'_'.join(y.replace('/', '-') for y in years[-1:])}_{mode}.csv",
     mime="text/csv", key="compare_seed_download",
 )

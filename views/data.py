@@ -21,7 +21,7 @@ from boundaries.registry import list_boundary_sets
 from geo.schema import LEVELS, SYNTHETIC_LABEL, AtlasError
 from ingest import KINDS
 from views import _cache
-from views._frame import current_frame
+from views._frame import current_frame, plain
 from store import Store
 
 INCIDENT_TYPES = ["csv", "gz", "xlsx"]
@@ -63,7 +63,7 @@ def _show_error(exc: AtlasError) -> None:
 def _show_import(done: ImportDone) -> None:
     """The validation report of the last import."""
     s, r = done.summary, done.summary.report
-    text = f"**{r.file_name}** → dataset **{s.dataset}**: {s.status} ({r.kind}); {s.rows_added:,} count rows added."
+    text = f"**{plain(r.file_name)}** → dataset **{plain(s.dataset)}**: {s.status} ({r.kind}); {s.rows_added:,} count rows added."
     {"imported": st.success, "already imported": st.info}.get(s.status, st.warning)(text)
     c1, c2, c3 = st.columns(3)
     c1.metric("Rows read", f"{r.rows_read:,}")
@@ -75,7 +75,7 @@ def _show_import(done: ImportDone) -> None:
     for note in r.notes:
         st.caption(f"Note: {note}")
     if r.dropped_columns:
-        st.caption(f"Columns not kept (never stored): {', '.join(r.dropped_columns)}")
+        st.caption(f"Columns not kept (never stored): {', '.join(plain(c) for c in r.dropped_columns)}")
     if done.rejected_csv:
         st.download_button(
             f"Download the {r.rows_rejected:,} rejected rows (CSV)", done.rejected_csv,
@@ -140,7 +140,7 @@ def _datasets_tab(store: Store, datasets: pd.DataFrame) -> None:
             st.session_state[_PENDING_DELETE] = target
     pending = st.session_state.get(_PENDING_DELETE)
     if pending:
-        st.warning(f"Delete **{pending}** with all its counts and import log? This cannot be undone "
+        st.warning(f"Delete **{plain(pending)}** with all its counts and import log? This cannot be undone "
                    "(the synthetic demo dataset is rebuilt when the app next starts).")
         c1, c2 = st.columns(2)
         if c1.button("Yes, delete it", type="primary", key="data_delete_confirm"):
@@ -150,7 +150,7 @@ def _datasets_tab(store: Store, datasets: pd.DataFrame) -> None:
             except AtlasError as exc:
                 _show_error(exc)
             else:
-                st.session_state[_MESSAGE] = f"Deleted dataset {pending!r}."
+                st.session_state[_MESSAGE] = f"Deleted dataset {plain(repr(pending))}."
                 st.session_state.pop(_LAST_IMPORT, None)
                 st.rerun()
         if c2.button("Cancel", key="data_delete_cancel"):
@@ -196,9 +196,9 @@ def _boundaries_tab() -> None:
         except AtlasError as exc:
             _show_error(exc)
         else:
-            st.success(f"Registered **{bs.name}** ({level}): {report.n_features:,} areas from {report.file}"
-                       + (f", layer {report.layer}" if report.layer else "") + ".")
-            st.caption(f"Code column {report.code_col}; name column {report.name_col or '(none)'}.")
+            st.success(f"Registered **{bs.name}** ({level}): {report.n_features:,} areas from {plain(report.file)}"
+                       + (f", layer {plain(report.layer)}" if report.layer else "") + ".")
+            st.caption(f"Code column {plain(report.code_col)}; name column {plain(report.name_col) if report.name_col else '(none)'}.")
             if report.reprojected_from:
                 st.caption(f"Reprojected from {report.reprojected_from} to British National Grid (EPSG:27700).")
             if report.repaired_codes:
@@ -226,7 +226,7 @@ def _localities_tab() -> None:
             _show_error(exc)
         else:
             refresh_after_boundary_change()
-            st.session_state[_MESSAGE] = f"Localities of {bs} now come from {upload.name}."
+            st.session_state[_MESSAGE] = f"Localities of {bs} now come from {plain(upload.name)}."
             st.rerun()
     if c2.button("Reset to the shipped example", key="data_localities_reset"):
         reset_localities(bs)

@@ -63,7 +63,7 @@ with right:
     )
 
 st.subheader(f"Gi* hot and cold spots, last {len(upto[-MULTIPLES:])} periods")
-st.image(png, caption="Getis-Ord Gi* on counts, 999 permutations, 90/95/99% confidence (ArcGIS colours).")
+st.image(png, caption=f"Getis-Ord Gi* on counts, 90/95/99% confidence (ArcGIS colours); {_cache.gi_method()}.")
 
 st.subheader(f"Changes from {upto[-2]} to {period}")
 changed = moves[moves["transition"].isin([BECAME_HOT, STOPPED_HOT, COLD_TO_HOT, HOT_TO_COLD])]

@@ -13,7 +13,7 @@ from geo.schema import (
     AREA_CODE, AREA_NAME, CODE, COUNT, LAD_CODE, LAD_NAME, NAME, PERIOD, RATE_PER_1000, AtlasError,
 )
 from views import _cache
-from views._frame import LEVEL_LABELS, MAP_ATTRIBUTION, current_frame, publication_note, publish
+from views._frame import LEVEL_LABELS, MAP_ATTRIBUTION, current_frame, plain, publication_note, publish
 
 COLOURS = {"lisa": LISA_COLOURS, "gi_bin": GI_COLOURS, "ehsa": EHSA_COLOURS}
 INTERVAL = "interval_95"
@@ -36,7 +36,7 @@ if "map_measure" not in st.session_state and asked is not None:
     if asked in _cache.MEASURES:
         st.session_state["map_measure"] = asked
     else:
-        st.warning(f"The link asked for measure {asked!r}, which the map does not have; showing "
+        st.warning(f"The link asked for measure {plain(repr(asked))}, which the map does not have; showing "
                    f"{_cache.MEASURES[DEFAULT_MEASURE].lower()} instead.")
 measure = c1.selectbox("Measure", list(_cache.MEASURES), format_func=_cache.MEASURES.get, key="map_measure")
 if measure == DEFAULT_MEASURE:  # only what differs from the default, so links stay short
@@ -93,7 +93,9 @@ tips = [NAME, CODE, COUNT, RATE_PER_1000, INTERVAL] + ([_cache.VALUE] if measure
 aliases = [level_label, "Code", "Incidents", "Rate per 1,000", "95% interval"] + (
     [_cache.MEASURES[measure]] if len(tips) > 5 else [])
 title = f"{_cache.MEASURES[measure]}, {period}"
-note = publication_note(now) if frame.publication else None
+# Which inference made the hot spot bins, in the legend itself so an exported map image carries it.
+note = " ".join(filter(None, [publication_note(now) if frame.publication else None,
+                              f"{_cache.gi_method()}." if measure == "gi_bin" else None])) or None
 if categorical:
     fmap = build_categorical_map(areas, now, _cache.VALUE, COLOURS[measure], tips, aliases=aliases,
                                  legend_title=title, attribution=MAP_ATTRIBUTION, legend_note=note,
@@ -186,7 +188,7 @@ if not area:
 shown_rates = _cache.published_rates(key, sel, frame.publication)  # published whole, then one area taken
 history = shown_rates[shown_rates[AREA_CODE] == area]
 row = _cache.published_ranked(key, sel, period, frame.publication).set_index(AREA_CODE).loc[area]
-st.subheader(f"{names[area]} ({area})")
+st.subheader(f"{plain(names[area])} ({plain(area)})")  # names (and codes) come from user files
 m1, m2, m3, m4 = st.columns(4)
 m1.metric(f"Incidents {period}", str(row[COUNT]))
 m2.metric("Rate per 1,000", "–" if pd.isna(row[RATE_PER_1000]) else f"{row[RATE_PER_1000]:.2f}")
@@ -199,7 +201,7 @@ g1.line_chart(chart[COUNT], height=180)
 g2.caption("Rate per 1,000 by period")
 g2.line_chart(chart[RATE_PER_1000], height=180)
 near = _cache.neighbours(key, sel, area)
-st.caption("Neighbours: " + (", ".join(sorted(names.get(c, c) for c in near)) or "none (an island)"))
+st.caption("Neighbours: " + (", ".join(plain(n) for n in sorted(names.get(c, c) for c in near)) or "none (an island)"))
 gi = _cache.hotspots(key, sel, "gi_star")
 gi = gi[gi[AREA_CODE] == area].set_index(PERIOD)["gi_label"]
 st.dataframe(gi.tail(12).rename("Gi* hot spot").to_frame().T, hide_index=True)

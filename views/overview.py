@@ -8,7 +8,7 @@ import streamlit as st
 from analysis.periods import same_period_last_year
 from geo.schema import AREA_CODE, AREA_NAME, CODE, COUNT, NAME, PERIOD, RATE_PER_1000, AtlasError
 from views import _cache
-from views._frame import LEVEL_LABELS, MAP_ATTRIBUTION, current_frame, publication_note, publish
+from views._frame import LEVEL_LABELS, MAP_ATTRIBUTION, current_frame, plain, publication_note, publish
 
 frame = current_frame()
 if frame is None or frame.period is None:
@@ -18,7 +18,7 @@ if frame is None or frame.period is None:
 key, sel, period = _cache.store_key(), frame.selection, frame.period
 lads = _cache.lad_options(key, frame.dataset, frame.boundary_set, frame.level, frame.grain)
 where = lads.get(frame.area_filter, frame.area_filter) if frame.area_filter else "All covered authorities"
-st.header(f"Overview: {where}, {period}")
+st.header(f"Overview: {plain(where)}, {period}")  # a user boundary set names its authorities
 
 try:
     whole = _cache.published_whole_area(key, sel, frame.publication).set_index(PERIOD)

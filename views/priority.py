@@ -9,8 +9,8 @@ import streamlit as st
 from analysis.priority import CHANGE_STATUS, PREVIOUS_RANK, RANK, REASONS, SCORE, SCORE_CHANGE, PriorityWeights
 from geo.schema import AREA_CODE, AREA_NAME, COUNT, RATE_PER_1000, AtlasError
 from views import _cache
-from ingest.report import escape_formula_text
-from views._frame import LEVEL_LABELS, current_frame, publication_note
+from atlas.safe_output import csv_bytes
+from views._frame import LEVEL_LABELS, current_frame, plain, publication_note
 
 WEIGHT_HELP = {
     "rate": "Rate per 1,000 against the whole area (full marks at 3x or more).",
@@ -87,7 +87,7 @@ if not dropped.empty:
 mode = "publication" if frame.publication else "unsuppressed"
 st.download_button(
     # Area names and reasons come from user files: escape text a spreadsheet would run as a formula.
-    "Download the priority table (CSV, all areas)", escape_formula_text(table).to_csv(index=False).encode("utf-8"),
+    "Download the priority table (CSV, all areas)", csv_bytes(table),
     file_name=f"priority_{frame.level}_{str(frame.period).replace('/', '-')}_{mode}.csv",
     mime="text/csv", key="priority_download",
 )
@@ -114,7 +114,7 @@ def _briefing() -> None:
         st.caption("No local authority to brief on in this dataset.")
         return
     wanted = (key, frame.selection, lad, frame.period, frame.publication)
-    if st.button(f"Make briefing pack (PDF) for {lads.get(lad, lad)}", key="priority_briefing"):
+    if st.button(f"Make briefing pack (PDF) for {plain(lads.get(lad, lad))}", key="priority_briefing"):
         try:
             st.session_state[BRIEFING_KEY] = (wanted, _cache.briefing_pdf(*wanted))
         except AtlasError as exc:

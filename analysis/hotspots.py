@@ -321,7 +321,10 @@ def local_hotspots_matrix(
     needs_pop = params.lisa_on != "count" or params.gi_on != "count"
     pop = _population_vector(population, weights, active)[idx] if needs_pop else None
     x_count = counts[idx]
-    table = permutation_table(na, int(card.max()) + 1 if na else 1, params.permutations, params.seed)
+    sim = gi_permutations or params.gi_inference == "permutation"
+    # One table of draws serves Gi* and local Moran; not built when neither needs permutations.
+    table = (permutation_table(na, int(card.max()) + 1 if na else 1, params.permutations, params.seed)
+             if "lisa" in statistics or ("gi_star" in statistics and sim) else None)
 
     out: dict[str, np.ndarray] = {}
 
@@ -332,7 +335,6 @@ def local_hotspots_matrix(
 
     if "gi_star" in statistics:
         x = x_count if params.gi_on == "count" else x_count / pop[:, None] * 1000.0
-        sim = gi_permutations or params.gi_inference == "permutation"
         dist = conditional_distribution(x, card, table) if sim else None
         gi = _local_gi_star(x, binary, card, dist, params)
         gi_p_adj = _adjust(gi["gi_p"], params.gi_correction)

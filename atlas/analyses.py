@@ -724,37 +724,32 @@ def spc_table(
     return _finish(table, f, extra_notes=notes)
 
 
-def publish_spc_table(table: pd.DataFrame, threshold: int | None = None, symbol: str = "<",
-                      store: Any = None) -> pd.DataFrame:
-    """spc_table in publication mode: atlas.publication's pattern, plus what an XmR chart could give back.
+def publish_spc_table(table: pd.DataFrame, threshold: int | None = None, symbol: str = "<") -> pd.DataFrame:
+    """spc_table in publication mode: atlas.publication's "spc" rules, plus what an XmR chart could give back.
 
-    Area rows follow the dataset's publication-wide pattern ("spc" rules); the whole-area rows follow
-    the same pattern's cells of the whole scope (all areas, or the filtered local authority). A
-    series' mean, limits and MR-bar are sums of its points, so they are blanked for every series with
+    The area series get secondary suppression within each period, since the whole-area series shows
+    each period's total; a whole-area point is hidden where that total cannot be protected (or is small).
+    A series' mean, limits and MR-bar are sums of its points, so they are blanked for every series with
     a hidden point, and a moving range next to a hidden point is blanked too.
     """
-    from atlas.publication import NOTE_ATTR, PUBLICATION_THRESHOLD, publication_base, publish
+    from analysis.disclosure import SECONDARY_SYMBOL, secondary_mask
+    from atlas.publication import DISCLOSURE, NOTE_ATTR, PUBLICATION_THRESHOLD, publish
 
     threshold = threshold or PUBLICATION_THRESHOLD
     whole = (table[AREA_CODE] == WHOLE_AREA_CODE).to_numpy()
-    parts, texts = [], []
-    if (~whole).any():
-        areas = table[~whole].copy()
-        areas.attrs = dict(table.attrs)
-        out = publish(areas, "spc", threshold, symbol, store=store)
-        parts.append(out)
-        texts.append(out.attrs.get(NOTE_ATTR, ""))
-    if whole.any():
-        w = table[whole].copy()
-        base = publication_base(store if store is not None else _default_store(), table.attrs["dataset"], threshold)
-        scoped = table.attrs.get("area_filter") and base.lad_level
-        w.attrs = {**table.attrs, LEVEL: "lad" if scoped else "all"}
-        w[AREA_CODE] = table.attrs["area_filter"] if scoped else ""
-        out = publish(w, "spc", threshold, symbol, base=base)
-        out[AREA_CODE] = WHOLE_AREA_CODE
-        parts.append(out)
-        texts.append("whole area: " + out.attrs.get(NOTE_ATTR, ""))
-    result = pd.concat(parts).loc[table.index] if parts else table.copy()
+    areas = publish(table[~whole], "spc", threshold, symbol)
+    # The whole-area points: primary suppression with the spc rules (a table of one row per period has no
+    # other cell to hide), then hidden where the areas' secondary suppression cannot protect the total.
+    totals = publish(table[whole], "counts", threshold, symbol, rules=DISCLOSURE["spc"])
+    _, withheld = secondary_mask(table.loc[~whole, COUNT], table.loc[~whole, PERIOD], threshold)
+    unsafe = totals[PERIOD].isin(set(table.loc[~whole, PERIOD][withheld])).to_numpy()
+    lone = unsafe & ~totals["suppressed"].astype(bool).to_numpy()
+    if lone.any():
+        totals[COUNT] = totals[COUNT].astype(object)
+        totals.loc[lone, COUNT] = SECONDARY_SYMBOL
+        totals.loc[lone, [c for c in DISCLOSURE["spc"][COUNT] if c in totals]] = np.nan
+        totals["suppressed"] = totals["suppressed"].astype(bool) | lone
+    result = pd.concat([areas, totals]).loc[table.index]
     hidden = result["suppressed"].astype(bool).to_numpy()
     key = result[AREA_CODE].astype(str).to_numpy()
     series_hidden = pd.Series(hidden).groupby(key).transform("any").to_numpy()
@@ -762,15 +757,9 @@ def publish_spc_table(table: pd.DataFrame, threshold: int | None = None, symbol:
         result[col] = result[col].mask(pd.Series(series_hidden, index=result.index))
     after_hidden = np.concatenate([[False], hidden[:-1] & (key[1:] == key[:-1])])
     result["moving_range"] = result["moving_range"].mask(pd.Series(after_hidden, index=result.index))
-    result.attrs = {**table.attrs, NOTE_ATTR: "; ".join(texts)
+    result.attrs = {**table.attrs, NOTE_ATTR: areas.attrs.get(NOTE_ATTR, "")
                     + f"; the mean and limits of {len(set(key[series_hidden]))} series with a hidden point are blanked"}
     return result.reset_index(drop=True)
-
-
-def _default_store() -> Any:
-    from store import Store
-
-    return Store()
 
 
 # ---------------------------------------------------------------------------- weights

@@ -532,7 +532,7 @@ def _spc_rows(store: Any, d: _Data) -> pd.DataFrame | None:
         table = an.spc_table(store, d.dataset, d.level, "month", area_filter=d.lad_code)
     except AtlasError:
         return None
-    return an.publish_spc_table(table, store=store) if d.publication else table
+    return an.publish_spc_table(table) if d.publication else table
 
 
 def latest_special(table: pd.DataFrame) -> pd.DataFrame:

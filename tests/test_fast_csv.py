@@ -20,7 +20,7 @@ def always_duckdb(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _both(table: pd.DataFrame, tmp_path: Path) -> tuple[bytes, bytes]:
     """(pandas bytes, write_csv_file bytes) of ``table``."""
-    table.to_csv(tmp_path / "pandas.csv", index=False)
+    table.to_csv(tmp_path / "pandas.csv", index=False, lineterminator="\n")
     write_csv_file(table, tmp_path / "fast.csv")
     return (tmp_path / "pandas.csv").read_bytes(), (tmp_path / "fast.csv").read_bytes()
 
@@ -95,5 +95,5 @@ def test_failed_copy_leaves_no_temporary_file(tmp_path: Path, monkeypatch: pytes
     out = tmp_path / "out"
     out.mkdir()
     write_csv_file(table, out / "table.csv")  # falls back to pandas
-    assert (out / "table.csv").read_bytes() == table.to_csv(index=False).encode()
+    assert (out / "table.csv").read_bytes() == table.to_csv(index=False, lineterminator="\n").encode()
     assert [p.name for p in out.iterdir()] == ["table.csv"]

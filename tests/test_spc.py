@@ -289,3 +289,26 @@ def test_atlas_spc_command_writes_the_service_table(demo_store, demo_dataset, tm
     assert len(got) == len(exp) == 72 and (got["area_code"] == "all").all()
     np.testing.assert_allclose(got["upper_limit"], exp["upper_limit"])
     assert got["note"].tolist() == exp["note"].tolist() and got["assurance"].iloc[0] == exp["assurance"].iloc[0]
+
+
+def test_publication_mode_leaves_no_hidden_count_recoverable_from_the_whole_area(demo_store, demo_dataset):
+    from analysis.disclosure import SECONDARY_SYMBOL
+    from atlas.analyses import SPC_SERIES_COLUMNS, WHOLE_AREA_CODE, publish_spc_table, spc_table
+    from store import Store
+
+    raw = spc_table(Store(demo_store), demo_dataset[0], "lsoa", "month", area_filter="E06000005")
+    out = publish_spc_table(raw)
+    counts = out["count"].astype("string")
+    small = raw["count"].between(1, 4).to_numpy()
+    assert small.any() and (counts[small] == "<5").all()
+    assert not out.loc[small, "value"].notna().any()
+    areas, whole = out[out["area_code"] != WHOLE_AREA_CODE], out[out["area_code"] == WHOLE_AREA_CODE]
+    hidden = areas["count"].astype("string").isin(["<5", SECONDARY_SYMBOL])
+    per_period = hidden.groupby(areas["period"]).sum()
+    shown_totals = whole.loc[~whole["count"].astype("string").isin(["<5", SECONDARY_SYMBOL]), "period"]
+    # A shown whole-area total minus the shown area counts must never leave a single hidden count.
+    assert (per_period.reindex(shown_totals).fillna(0) != 1).all()
+    # Every series with a hidden point has no mean or limits (they are sums of its points).
+    series = out["count"].astype("string").isin(["<5", SECONDARY_SYMBOL]).groupby(out["area_code"]).transform("any")
+    assert out.loc[series, list(SPC_SERIES_COLUMNS)].isna().all().all()
+    assert out.loc[~series, "mean"].notna().all()

@@ -21,4 +21,4 @@ def spc(key: StoreKey, sel: Selection, grain: str, measure: str, target: float |
     sel = replace(sel, grain=grain)
     table = spc_table(Store(key[0]), sel.dataset, sel.level, sel.grain, area_filter=sel.area_filter,
                       denominator=sel.denominator, category=sel.category, measure=measure, target=target)
-    return publish_spc_table(table, store=Store(key[0])) if publication else table
+    return publish_spc_table(table) if publication else table

@@ -42,6 +42,7 @@ PAGES: tuple[tuple[str, str, str, str], ...] = (
     ("views/priority.py", "Priority areas", ":material/flag:", "priority-areas"),
     ("views/monitoring.py", "Monitoring (SPC)", ":material/monitoring:", "monitoring"),
     ("views/reporting_gap.py", "Reporting gap (estimate)", ":material/visibility_off:", "reporting-gap"),
+    ("views/services.py", "Services and need", ":material/health_and_safety:", "services"),
     ("views/data.py", "Data", ":material/upload_file:", "data-and-imports"),
     ("views/about.py", "About / method", ":material/info:", "about-method"),
 )

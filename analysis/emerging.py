@@ -350,6 +350,8 @@ def _prepare(
         raise AtlasError(f"{len(labels)} periods for a cube with {x.shape[1]} period columns")
     _check_periods_count(len(labels))
     for what, values in (("area code", codes), ("period", np.asarray(labels, dtype=object))):
+        if not pd.Index(values, dtype=object).has_duplicates:  # a hash check; np.unique sorts 32,844 strings
+            continue
         uniq, counts = np.unique(values, return_counts=True)
         if (counts > 1).any():
             raise AtlasError(f"duplicate {what}s: {list(uniq[counts > 1][:5])}")
@@ -365,6 +367,9 @@ def _aligned_adjacency(adjacency: Any, codes: np.ndarray) -> Any:
     if binary is None or weight_codes is None:
         return adjacency
     # Duck-typed (binary + codes) so this module needs no geopandas import for plain matrices.
+    if len(weight_codes) == len(codes) and np.array_equal(np.asarray([str(c) for c in weight_codes], dtype=object),
+                                                          codes):
+        return sp.csr_matrix(binary)  # already in the cube's order (the frame's): nothing to re-order
     index = pd.Index([str(c) for c in weight_codes])
     pos = index.get_indexer(codes)
     if (pos < 0).any() or len(index) != len(codes):

@@ -294,6 +294,54 @@ def local_hotspots(
     return local_hotspots_matrix(mat, periods, weights, params, population, statistics)
 
 
+def _local_inputs(counts: np.ndarray, weights: SpatialWeights, params: HotspotParams,
+                  population: pd.Series | None, statistics: tuple[str, ...], gi_permutations: bool) -> dict:
+    """What Gi* and local Moran share: the active (non-isolated) areas, their weights, counts and draws."""
+    counts = np.asarray(counts, dtype=float).reshape(weights.n, -1)
+    unknown = set(statistics) - {"gi_star", "lisa"}
+    if unknown:
+        raise ValueError(f"unknown statistics {sorted(unknown)}; choose from gi_star, lisa")
+    active = ~weights.isolated
+    idx = np.flatnonzero(active)
+    binary = weights.binary[idx][:, idx]
+    # Row-standardised weights only for local Moran (slicing a national matrix is not free).
+    row_std = weights.row_standardised[idx][:, idx] if "lisa" in statistics else None
+    card = weights.cardinalities[idx]
+    na = len(idx)
+    needs_pop = params.lisa_on != "count" or params.gi_on != "count"
+    pop = _population_vector(population, weights, active)[idx] if needs_pop else None
+    sim = gi_permutations or params.gi_inference == "permutation"
+    # One table of draws serves Gi* and local Moran; not built when neither needs permutations.
+    table = (permutation_table(na, int(card.max()) + 1 if na else 1, params.permutations, params.seed)
+             if "lisa" in statistics or ("gi_star" in statistics and sim) else None)
+    return {"counts": counts, "idx": idx, "binary": binary, "row_std": row_std, "card": card, "pop": pop,
+            "x_count": counts[idx], "sim": sim, "table": table}
+
+
+def _gi_star_of(inputs: dict, params: HotspotParams) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """(Gi* results, adjusted p, bins) of the active areas."""
+    x_count, pop, card = inputs["x_count"], inputs["pop"], inputs["card"]
+    x = x_count if params.gi_on == "count" else x_count / pop[:, None] * 1000.0
+    dist = conditional_distribution(x, card, inputs["table"]) if inputs["sim"] else None
+    gi = _local_gi_star(x, inputs["binary"], card, dist, params)
+    gi_p_adj = _adjust(gi["gi_p"], params.gi_correction)
+    bins = _gi_bins(np.nan_to_num(gi_p_adj, nan=1.0), gi["gi_z"])
+    return gi, gi_p_adj, bins
+
+
+def gi_star_bins(
+    counts: np.ndarray, weights: SpatialWeights, params: HotspotParams = HotspotParams(),
+    population: pd.Series | None = None, gi_permutations: bool = False,
+) -> np.ndarray:
+    """int64 [areas x periods] Gi* bins in ``weights.codes`` order: the ``gi_bin`` column of
+    ``local_hotspots_matrix(..., statistics=("gi_star",))`` as a matrix (isolated areas 0), without the table."""
+    inputs = _local_inputs(counts, weights, params, population, ("gi_star",), gi_permutations)
+    _, _, bins = _gi_star_of(inputs, params)
+    out = np.zeros((weights.n, inputs["counts"].shape[1]), dtype=bins.dtype)
+    out[inputs["idx"]] = bins
+    return out
+
+
 def local_hotspots_matrix(
     counts: np.ndarray,
     periods: list[str],
@@ -308,23 +356,10 @@ def local_hotspots_matrix(
     ``gi_permutations=False`` skips Gi*'s permutation p (gi_p_sim is NaN) when the bins do not use it:
     a caller that needs only the z-based bins (priority) saves the permutation work.
     """
-    counts = np.asarray(counts, dtype=float).reshape(weights.n, -1)
-    unknown = set(statistics) - {"gi_star", "lisa"}
-    if unknown:
-        raise ValueError(f"unknown statistics {sorted(unknown)}; choose from gi_star, lisa")
-    active = ~weights.isolated
-    idx = np.flatnonzero(active)
-    binary = weights.binary[idx][:, idx]
-    row_std = weights.row_standardised[idx][:, idx]
-    card = weights.cardinalities[idx]
-    na, T = len(idx), counts.shape[1]
-    needs_pop = params.lisa_on != "count" or params.gi_on != "count"
-    pop = _population_vector(population, weights, active)[idx] if needs_pop else None
-    x_count = counts[idx]
-    sim = gi_permutations or params.gi_inference == "permutation"
-    # One table of draws serves Gi* and local Moran; not built when neither needs permutations.
-    table = (permutation_table(na, int(card.max()) + 1 if na else 1, params.permutations, params.seed)
-             if "lisa" in statistics or ("gi_star" in statistics and sim) else None)
+    inputs = _local_inputs(counts, weights, params, population, statistics, gi_permutations)
+    counts, idx, binary, row_std = inputs["counts"], inputs["idx"], inputs["binary"], inputs["row_std"]
+    card, pop, x_count, table = inputs["card"], inputs["pop"], inputs["x_count"], inputs["table"]
+    T = counts.shape[1]
 
     out: dict[str, np.ndarray] = {}
 
@@ -334,11 +369,7 @@ def local_hotspots_matrix(
         return res
 
     if "gi_star" in statistics:
-        x = x_count if params.gi_on == "count" else x_count / pop[:, None] * 1000.0
-        dist = conditional_distribution(x, card, table) if sim else None
-        gi = _local_gi_star(x, binary, card, dist, params)
-        gi_p_adj = _adjust(gi["gi_p"], params.gi_correction)
-        bins = _gi_bins(np.nan_to_num(gi_p_adj, nan=1.0), gi["gi_z"])
+        gi, gi_p_adj, bins = _gi_star_of(inputs, params)
         out["gi_star"] = full(gi["gi_star"], np.nan)
         out["gi_z"] = full(gi["gi_z"], np.nan)
         out["gi_p"] = full(gi["gi_p"], np.nan)

@@ -241,10 +241,20 @@ def compare_priority(
         out[SCORE_CHANGE] = np.nan
         out[CHANGE_STATUS] = pd.array([pd.NA] * len(out), dtype="string")
         return out
-    prev = previous.set_index(previous[AREA_CODE].astype(str))
+    prev_codes = pd.Index(previous[AREA_CODE].astype(str))
     key = out[AREA_CODE].astype(str)
-    prev_rank = key.map(prev[RANK]).astype("Int64")
-    prev_score = key.map(prev[SCORE]).astype(float)
+    if prev_codes.has_duplicates or previous[RANK].isna().any():  # not from priority_scores: the general path
+        prev = previous.set_index(prev_codes)
+        prev_rank = key.map(prev[RANK]).astype("Int64")
+        prev_score = key.map(prev[SCORE]).astype(float)
+    else:
+        # One look-up of every area among last period's (what Series.map does twice, once per column).
+        pos = prev_codes.get_indexer(key)
+        found = pos >= 0
+        at = np.where(found, pos, 0)
+        prev_rank = pd.Series(pd.arrays.IntegerArray(
+            np.where(found, previous[RANK].to_numpy(dtype=np.int64)[at], 0), ~found), index=out.index)
+        prev_score = pd.Series(np.where(found, previous[SCORE].to_numpy(dtype=float)[at], np.nan), index=out.index)
     change = out[SCORE].to_numpy(dtype=float) - prev_score.to_numpy()
     listed_now = (out[RANK] <= top_n).to_numpy()
     listed_before = (prev_rank <= top_n).fillna(False).to_numpy(dtype=bool)
@@ -264,31 +274,54 @@ def compare_priority(
 
 def _reasons(out: pd.DataFrame, used: dict[str, np.ndarray], w: dict[str, float], reference_label: str) -> list[str]:
     """Plain-English reasons per row: components scoring >= REASON_MIN_SCORE, biggest contribution first."""
-    phrases = {c: _phrases(out, c, reference_label) for c in used}
-    contrib = np.column_stack([w[c] * used[c] for c in used])
-    show = np.column_stack([used[c] >= REASON_MIN_SCORE for c in used])
     names = list(used)
+    contrib = np.column_stack([w[c] * used[c] for c in names])
+    show = np.column_stack([used[c] >= REASON_MIN_SCORE for c in names])
     # Sorting a handful of components per row: argsort on the small (rows x components) matrix.
     order = np.argsort(-contrib, axis=1, kind="stable")
-    reasons = []
-    for i in range(len(out)):
-        parts = [phrases[names[j]][i] for j in order[i] if show[i, j]]
-        reasons.append("; ".join(parts) if parts else NOTHING_STANDS_OUT)
-    return reasons
+    # A phrase is written only for the rows that show it (most areas show one component or none).
+    phrases = []
+    for j, c in enumerate(names):
+        rows = np.flatnonzero(show[:, j])
+        column = np.empty(len(out), dtype=object)
+        column[rows] = _phrases(out, c, reference_label, rows)
+        phrases.append(column)
+    # Joined rank by rank over all rows at once (object arrays add str elementwise): "a" + "; " + "b" ...
+    n = len(out)
+    rows = np.arange(n)
+    joined = np.full(n, "", dtype=object)
+    started = np.zeros(n, dtype=bool)
+    matrix = np.column_stack(phrases) if phrases else np.empty((n, 0), dtype=object)
+    for r in range(len(names)):
+        j = order[:, r]
+        shown = show[rows, j]
+        if not shown.any():
+            continue
+        text = matrix[rows, j]
+        more = shown & started
+        joined[more] = joined[more] + "; " + text[more]
+        first = shown & ~started
+        joined[first] = text[first]
+        started |= shown
+    joined[~started] = NOTHING_STANDS_OUT
+    return joined.tolist()
 
 
-def _phrases(out: pd.DataFrame, component: str, reference_label: str) -> list[str]:
-    """The reason phrase of one component for every row."""
+def _phrases(out: pd.DataFrame, component: str, reference_label: str, rows: np.ndarray | None = None) -> list[str]:
+    """The reason phrase of one component for every row (or for the rows at positions ``rows``)."""
+    if rows is None:
+        rows = np.arange(len(out))
     if component == "rate":
-        return [f"rate {v:.1f}x {reference_label}" for v in out[RATE_RATIO].to_numpy(dtype=float)]
+        return [f"rate {v:.1f}x {reference_label}" for v in out[RATE_RATIO].to_numpy(dtype=float)[rows]]
     if component == "volume":
         # One decimal below 10% so that small but leading shares do not read as "1%" or "0%".
         return [f"{v:.0%} of all incidents" if v >= 0.095 else f"{v:.1%} of all incidents"
-                for v in out[INCIDENT_SHARE].to_numpy(dtype=float)]
+                for v in out[INCIDENT_SHARE].to_numpy(dtype=float)[rows]]
     if component == "hotspot":
-        hot = _column(out, HOT_RECENT)
-        n_recent = _column(out, N_RECENT)
-        cats = out[EHSA_CATEGORY].astype("object").tolist() if EHSA_CATEGORY in out else [None] * len(out)
+        hot = _column(out, HOT_RECENT)[rows]
+        n_recent = _column(out, N_RECENT)[rows]
+        cats = (out[EHSA_CATEGORY].astype("object").to_numpy()[rows].tolist() if EHSA_CATEGORY in out
+                else [None] * len(rows))
         res = []
         for h, m, cat in zip(hot, n_recent, cats):
             bits = []
@@ -301,10 +334,10 @@ def _phrases(out: pd.DataFrame, component: str, reference_label: str) -> list[st
     if component == "trend":
         # A scored rise has a finite % change unless last year was zero.
         return [f"up {p:.0f}% on last year" if np.isfinite(p) else "up from none last year"
-                for p in out[PCT_CHANGE].to_numpy(dtype=float)]
+                for p in out[PCT_CHANGE].to_numpy(dtype=float)[rows]]
     # The deprivation score is a percentile among these areas, so the phrase is relative too.
-    pct = out[score_column("deprivation")].to_numpy(dtype=float)
-    imd = out[IMD_SCORE].to_numpy(dtype=float)
+    pct = out[score_column("deprivation")].to_numpy(dtype=float)[rows]
+    imd = out[IMD_SCORE].to_numpy(dtype=float)[rows]
     return [f"the most deprived of these areas (IMD score {v:.0f})" if q >= 1
             else f"more deprived than {q:.0%} of these areas (IMD score {v:.0f})" for q, v in zip(pct, imd)]
 

@@ -199,7 +199,7 @@ def compare_to_reference(
     hi = rates[rate_column("upper", level)].to_numpy(dtype=float)
     label = np.select([lo > above_at, hi < below_at], ["higher", "lower"], "similar")
     usable = ~(np.isnan(lo) | np.isnan(hi) | np.isnan(ref))
-    out = rates.copy()
+    out = rates.copy(deep=False)  # copy-on-write: the new column below never reaches ``rates``
     out[COMPARED] = pd.Series(np.where(usable, label, None), index=rates.index, dtype="string")
     return out
 
@@ -301,7 +301,10 @@ def _by_period(rates: pd.DataFrame, value: float | pd.Series) -> np.ndarray:
         if missing:
             raise AtlasError(f"no reference value for periods {missing[:5]}")
         lookup = pd.Series(value.to_numpy(dtype=float), index=value.index.astype(str))
-        return rates[PERIOD].astype(str).map(lookup).to_numpy(dtype=float)
+        # Looked up once per distinct period (a national table has ~200,000 rows but a few periods).
+        codes, uniques = pd.factorize(rates[PERIOD].astype(str))
+        per_value = pd.Series(uniques).map(lookup).to_numpy(dtype=float)
+        return np.where(codes >= 0, per_value[np.maximum(codes, 0)] if len(per_value) else np.nan, np.nan)
     return np.full(len(rates), float(value))
 
 

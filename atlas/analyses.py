@@ -21,6 +21,7 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ import pandas as pd
 
 from analysis.change import period_change, seed_table
 from analysis.emerging import emerging_hotspots, hot_spot_transitions
-from analysis.hotspots import HotspotParams, local_hotspots_matrix
+from analysis.hotspots import HotspotParams, gi_star_bins, local_hotspots_matrix
 from analysis.periods import (
     first_month_index,
     months_per_period,
@@ -80,6 +81,8 @@ from geo.schema import (
     RATE_PER_1000,
     REPEAT_COUNT,
     AtlasError,
+    atlas_home,
+    data_dir,
 )
 from geo import weights_cache
 from geo.weights import METHODS, SpatialWeights, WeightsReport, build_weights
@@ -153,12 +156,14 @@ class AnalysisFrame:
         n, k = len(self.areas), len(cols)
         rep = self.repeat_cube[:, cols].ravel()
         unknown = np.isnan(rep)
+        # Text columns by Arrow take/repeat: no Python string per row (a national grid has millions).
+        periods = pd.Series(np.asarray(self.periods, dtype=object)[cols], dtype="str")
         table = pd.DataFrame({
-            AREA_CODE: np.repeat(self.areas[AREA_CODE].to_numpy(dtype=object), k),
-            LEVEL: self.level,
-            PERIOD: np.tile(np.asarray(self.periods, dtype=object)[cols], n),
-            GRAIN: self.grain,
-            CATEGORY: self.category,
+            AREA_CODE: _repeat_each(self.areas[AREA_CODE].astype("str"), k),
+            LEVEL: _same_text(self.level, n * k),
+            PERIOD: _take_text(periods, np.tile(np.arange(k), n)),
+            GRAIN: _same_text(self.grain, n * k),
+            CATEGORY: _same_text(self.category, n * k),
             COUNT: self.cube[:, cols].ravel().astype(np.int64),
             REPEAT_COUNT: pd.arrays.IntegerArray(np.where(unknown, 0, rep).astype(np.int64), unknown),
         })
@@ -267,8 +272,15 @@ def load_frame(
     hit = frame_cache.get_frame(key)
     if hit is not None and hit[0] == _boundary_version(hit[1].boundary_set):
         return hit[1]
-    frame = _build_frame(store, dataset, level, grain, area_filter, denominator, category, token)
-    version = _boundary_version(frame.boundary_set)
+    disk = _disk_frame_path(key)
+    loaded = _load_disk_frame(disk, key) if disk is not None else None
+    if loaded is not None:
+        frame, version = loaded
+    else:
+        frame = _build_frame(store, dataset, level, grain, area_filter, denominator, category, token)
+        version = _boundary_version(frame.boundary_set)
+        if disk is not None:
+            _save_disk_frame(disk, key, frame, version)
     if version is not None:
         frame_cache.put_frame(key, version, frame)
     return frame
@@ -297,6 +309,176 @@ def _boundary_version(boundary_set: str) -> tuple | None:
     except AtlasError:
         return None
     return (bs, *(_file_version(p) for p in files))
+
+
+# ---------------------------------------------------------------------------- frames on disk
+# A national frame takes about a second to build (DuckDB read and coding of millions of stored rows,
+# roll-up, area names, population); the next process asking for the same selection of the same store
+# version reads it back from $ATLAS_HOME/cache/frames in milliseconds (as geo.weights_cache does for
+# weights). The file name is a digest of the load_frame key (the store's cache token: path, mtime_ns,
+# inode, size; every write replaces the store file), the versions of the shipped lookup and population
+# files, ``DISK_FRAME_FORMAT`` and the source of the modules that build frames, so an edit to the
+# builder invalidates every file. The boundary version (_boundary_version: the set's registry entry,
+# boundary, localities and population files) is stored inside and compared on every read. Only large
+# frames of user boundary sets are written (small ones build in milliseconds); a file that cannot be
+# read, or describes another key or version, is rebuilt, never trusted. Arrays only (no pickle).
+DISK_FRAME_FORMAT = 1
+DISK_FRAME_MIN_CELLS = _SMALL_FRAME
+DISK_FRAME_KEEP = 12  # most recently used files kept; older ones (earlier store versions) are removed
+_FRAME_BUILDER_MODULES = (
+    "atlas.analyses", "analysis.cube", "analysis.rollup", "analysis.periods", "store.coded", "boundaries.load",
+    "boundaries.population", "boundaries.hierarchy", "boundaries.registry", "boundaries._files",
+    "boundaries.validate", "geo.schema",
+)
+_STR_COLUMNS = (AREA_CODE, AREA_NAME, LAD_CODE, LAD_NAME)
+
+
+def frame_cache_dir() -> Path:
+    """Where frames are cached on disk ($ATLAS_HOME/cache/frames)."""
+    return atlas_home() / "cache" / "frames"
+
+
+@lru_cache(maxsize=1)
+def _frame_builder_digest() -> str:
+    """sha256 over the source of the modules that build a frame."""
+    import hashlib
+    import importlib.util
+
+    h = hashlib.sha256()
+    for name in _FRAME_BUILDER_MODULES:
+        spec = importlib.util.find_spec(name)
+        h.update(name.encode())
+        if spec is not None and spec.origin:
+            h.update(Path(spec.origin).read_bytes())
+    return h.hexdigest()
+
+
+def _shipped_data_versions() -> tuple:
+    """(path, mtime_ns, size) of the shipped lookup and population files (roll-ups and rates read them)."""
+    root = data_dir()
+    files = sorted([*(root / "lookups").glob("*.csv"), *(root / "population").glob("*.csv")])
+    return tuple(_file_version(f) for f in files)
+
+
+def _disk_frame_path(key: tuple) -> Path | None:
+    """The cache file of a load_frame ``key``; None when the key cannot be written down exactly."""
+    try:
+        text = repr((DISK_FRAME_FORMAT, _frame_builder_digest(), key, _shipped_data_versions()))
+        import hashlib
+
+        digest = hashlib.sha256(text.encode()).hexdigest()[:32]
+        return frame_cache_dir() / f"{digest}.npz"
+    except OSError:
+        return None
+
+
+def _save_disk_frame(path: Path, key: tuple, frame: AnalysisFrame, version: tuple | None) -> None:
+    """Write a large frame of a user boundary set to ``path`` atomically; anything else is left alone."""
+    if version is None or frame.cube.size < DISK_FRAME_MIN_CELLS or getattr(version[0], "shipped", True):
+        return
+    str_dtype = pd.Series([], dtype="str").dtype
+    if list(frame.areas.columns) != list(_STR_COLUMNS) or any(frame.areas[c].dtype != str_dtype for c in _STR_COLUMNS):
+        return
+    pop = frame.population
+    if pop is not None and not (pop.dtype == np.float64 and pop.name is None and pop.index.name == AREA_CODE
+                                and pop.index.equals(pd.Index(frame.areas[AREA_CODE]))):
+        return
+    import json
+
+    repeat_all_nan = bool(np.isnan(frame.repeat_cube).all())
+    arrays: dict[str, np.ndarray] = {"cube": _narrow_counts(frame.cube)}
+    if not repeat_all_nan:
+        arrays["repeat"] = np.ascontiguousarray(frame.repeat_cube, dtype=np.float64)
+    for i, col in enumerate(_STR_COLUMNS):
+        values = frame.areas[col]
+        if values.str.contains("\x00", regex=False).any():
+            return  # numpy text arrays drop trailing NUL characters: such a name would not come back the same
+        missing = values.isna().to_numpy()
+        arrays[f"s{i}"] = np.asarray(values.fillna("").to_numpy(dtype=object), dtype=str)
+        arrays[f"m{i}"] = missing
+    if pop is not None:
+        arrays["population"] = pop.to_numpy(dtype=np.float64)
+    meta = {
+        "key": repr(key), "version": repr(version), "dataset": frame.dataset, "boundary_set": frame.boundary_set,
+        "level": frame.level, "grain": frame.grain, "category": frame.category, "area_filter": frame.area_filter,
+        "lad_codes": None if frame.lad_codes is None else list(frame.lad_codes), "denominator": frame.denominator,
+        "periods": list(frame.periods), "notes": list(frame.notes), "months_covered": list(frame.months_covered),
+        "shape": list(frame.cube.shape), "repeat_all_nan": repeat_all_nan, "population": pop is not None,
+    }
+    _save_array(path, meta=np.asarray(json.dumps(meta)), **arrays)  # a read-only home: uncached, still correct
+
+
+def _narrow_counts(cube: np.ndarray) -> np.ndarray:
+    """The count cube in the narrowest unsigned integer type holding every value (a national monthly cube of
+    small counts: 2.4 MB instead of 19 MB on disk); int64 as it is when a value is negative."""
+    cube = np.ascontiguousarray(cube, dtype=np.int64)
+    if cube.size == 0 or cube.min() < 0:
+        return cube
+    top = int(cube.max())
+    for kind in (np.uint8, np.uint16, np.uint32):
+        if top <= np.iinfo(kind).max:
+            return cube.astype(kind)
+    return cube
+
+
+def _prune_disk_frames(folder: Path) -> None:
+    """Keep the ``DISK_FRAME_KEEP`` most recently used cache files (earlier store versions go)."""
+    files = []
+    for f in folder.glob("*.npz"):
+        try:
+            files.append((f.stat().st_mtime_ns, f))
+        except OSError:
+            continue
+    for _, f in sorted(files, reverse=True)[DISK_FRAME_KEEP:]:
+        f.unlink(missing_ok=True)
+
+
+def _load_disk_frame(path: Path, key: tuple) -> tuple[AnalysisFrame, tuple] | None:
+    """(frame, boundary version) from ``path``; None when missing, unreadable, or for another key or version."""
+    import json
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            if meta.get("key") != repr(key):
+                return None
+            version = _boundary_version(meta["boundary_set"])
+            if version is None or meta.get("version") != repr(version):
+                return None
+            shape = tuple(meta["shape"])
+            stored_cube = z["cube"]
+            if stored_cube.dtype.kind not in "iu":
+                return None
+            cube = stored_cube.astype(np.int64)  # stored in the narrowest unsigned type that holds it
+            repeat_cube = np.full(shape, np.nan) if meta["repeat_all_nan"] else z["repeat"]
+            columns = {}
+            for i, col in enumerate(_STR_COLUMNS):
+                values = z[f"s{i}"].astype(object)
+                values[z[f"m{i}"]] = None
+                columns[col] = pd.Series(values, dtype="str")
+            population_values = z["population"] if meta["population"] else None
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError):
+        return None
+    if cube.shape != shape or repeat_cube.shape != shape or cube.dtype != np.int64:
+        return None
+    areas = pd.DataFrame(columns)
+    population = None
+    if population_values is not None:
+        population = pd.Series(population_values, index=pd.Index(areas[AREA_CODE]))
+    try:
+        os.utime(path)  # recently used: kept by _prune_disk_frames
+    except OSError:
+        pass
+    frame = AnalysisFrame(
+        dataset=meta["dataset"], boundary_set=meta["boundary_set"], level=meta["level"], grain=meta["grain"],
+        category=meta["category"], area_filter=meta["area_filter"],
+        lad_codes=None if meta["lad_codes"] is None else tuple(meta["lad_codes"]), denominator=meta["denominator"],
+        areas=areas, periods=tuple(meta["periods"]), cube=cube, repeat_cube=repeat_cube, population=population,
+        notes=tuple(meta["notes"]), months_covered=tuple(meta["months_covered"]),
+    )
+    return frame, version
 
 
 def stored_counts(store: Any, dataset: str) -> pd.DataFrame:
@@ -577,10 +759,13 @@ def priority_table(
     t = f.check_period(period) if period is not None else len(f.periods) - 1
     sw, report = area_weights(f.boundary_set, level, f.lad_codes, weights_method)
     # Only the periods the two tables look back over (each period's Gi* is independent of the others).
-    recent = list(f.periods[max(0, t - recent_periods): t + 1])
-    gi = local_hotspots_matrix(_weights_matrix(f, sw, recent), recent, sw, params, statistics=("gi_star",),
-                               gi_permutations=False)  # only the bins are used
-    hot = (_matrix(gi, "gi_bin", f) > 0)
+    start = max(0, t - recent_periods)
+    recent = list(f.periods[start: t + 1])
+    # Only the bins are used: Gi* bins as a matrix (gi_star_bins is the gi_bin column of local_hotspots_matrix),
+    # without building and pivoting its tidy table. Areas x every period, hot only where bins of recent are > 0.
+    bins = gi_star_bins(_weights_matrix(f, sw, recent), sw, params)
+    hot = np.zeros((len(f.areas), len(f.periods)), dtype=bool)
+    hot[:, start: t + 1] = bins[sw.index.get_indexer(f.codes)] > 0
     cube = f.cube.astype(float)
     imd = _imd_by_area(f)
     label = _reference_label(f)
@@ -931,7 +1116,8 @@ def _compute_rates(f: AnalysisFrame, periods: list[str] | None = None) -> pd.Dat
     # (no string join of every row); same columns and dtypes as merging f.areas on area_code.
     k = len(t) // max(len(f.areas), 1)
     for col in (AREA_NAME, LAD_CODE, LAD_NAME):
-        t[col] = pd.Series(np.repeat(f.areas[col].to_numpy(), k), dtype=f.areas[col].dtype)
+        t[col] = (_repeat_each(f.areas[col], k) if f.areas[col].dtype == _STR_DTYPE
+                  else pd.Series(np.repeat(f.areas[col].to_numpy(), k), dtype=f.areas[col].dtype))
     t[POPULATION] = np.repeat(f.population.to_numpy(dtype=float), k) if f.population is not None else np.nan
     t[DENOMINATOR] = f.denominator
     t = add_rates(t)
@@ -950,6 +1136,29 @@ def _compute_rates(f: AnalysisFrame, periods: list[str] | None = None) -> pd.Dat
     totals = t.groupby(PERIOD)[COUNT].transform("sum").astype(float)
     t[INCIDENT_SHARE] = t[COUNT] / totals.where(totals > 0)
     return t
+
+
+_STR_DTYPE = pd.Series([], dtype="str").dtype
+
+
+def _take_text(values: pd.Series, positions: np.ndarray) -> pd.Series:
+    """A "str" column of ``values`` (a "str" Series) at ``positions``, taken by Arrow (missing stays missing)."""
+    import pyarrow as pa
+
+    taken = pa.array(values, from_pandas=True).take(pa.array(positions, type=pa.int64()))
+    return pd.Series(pd.array(taken, dtype="str"))
+
+
+def _repeat_each(values: pd.Series, k: int) -> pd.Series:
+    """Each value of a "str" Series ``k`` times in a row (np.repeat order), as a "str" column."""
+    return _take_text(values, np.repeat(np.arange(len(values)), k))
+
+
+def _same_text(value: str, n: int) -> pd.Series:
+    """A "str" column holding ``value`` ``n`` times."""
+    import pyarrow as pa
+
+    return pd.Series(pd.array(pa.repeat(pa.scalar(str(value), type=pa.large_string()), n), dtype="str"))
 
 
 def _sort_by_period(table: pd.DataFrame, f: AnalysisFrame) -> pd.DataFrame:
@@ -975,7 +1184,69 @@ def _matrix(tidy: pd.DataFrame, column: str, f: AnalysisFrame) -> np.ndarray:
 
 
 def _imd_by_area(f: AnalysisFrame) -> np.ndarray:
-    """Population-weighted mean IMD 2019 score of each area's LSOAs (NaN where unknown)."""
+    """Population-weighted mean IMD 2019 score of each area's LSOAs (NaN where unknown).
+
+    A large frame's scores are also cached on disk beside the frames (``_imd_disk_path``): reading the
+    population and IMD files and averaging 32,844 LSOAs is a quarter of a second of every priority run.
+    """
+    path = _imd_disk_path(f) if f.cube.size >= DISK_FRAME_MIN_CELLS else None
+    if path is not None:
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                score = z["imd"]
+            if score.shape == (len(f.areas),) and score.dtype == np.float64:
+                os.utime(path)  # recently used: kept by _prune_disk_frames
+                return score
+        except (OSError, ValueError, KeyError):
+            pass
+    score = _compute_imd_by_area(f)
+    if path is not None:
+        _save_array(path, imd=np.asarray(score, dtype=np.float64))
+    return score
+
+
+def _imd_disk_path(f: AnalysisFrame) -> Path | None:
+    """Cache file of a frame's IMD scores, named by everything they depend on; None when not cacheable.
+
+    The name holds the boundary version (registry entry, boundary, localities and population files), the
+    shipped lookup, population and deprivation files, the level, the area codes and the builder's source.
+    """
+    version = _boundary_version(f.boundary_set)
+    if version is None or getattr(version[0], "shipped", True):
+        return None
+    try:
+        import hashlib
+
+        codes = hashlib.sha256("\n".join(f.areas[AREA_CODE].tolist()).encode()).hexdigest()
+        deprivation = tuple(_file_version(p) for p in sorted((data_dir() / "deprivation").glob("*.csv")))
+        text = repr(("imd_by_area", DISK_FRAME_FORMAT, _frame_builder_digest(), version, _shipped_data_versions(),
+                     deprivation, f.level, codes))
+        return frame_cache_dir() / f"imd-{hashlib.sha256(text.encode()).hexdigest()[:32]}.npz"
+    except OSError:
+        return None
+
+
+def _save_array(path: Path, **arrays: np.ndarray) -> None:
+    """Write arrays to an .npz at ``path`` atomically; a read-only home is left alone."""
+    import tempfile
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp.npz")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        _prune_disk_frames(path.parent)
+    except OSError:
+        pass
+
+
+def _compute_imd_by_area(f: AnalysisFrame) -> np.ndarray:
+    """_imd_by_area without the disk cache."""
     nan = np.full(len(f.areas), np.nan)
     try:
         imd = imd_table(f.boundary_set)

@@ -34,7 +34,7 @@ from atlas import analyses as an
 from atlas.safe_output import neutralise
 from atlas.exports import (
     LEVEL_LABELS, LEVEL_WORDS, area_label, dataset_info, infer_grain, map_classes, overlay_layers, publish_map_values,
-    publish_table, resolve_lad,
+    publish_table, resolve_lad, shown_for_classes,
 )
 from boundaries.hierarchy import parent_map
 from boundaries.load import load_areas
@@ -363,7 +363,9 @@ def _map_values(d: _Data, measure: str) -> tuple[pd.DataFrame, Any]:
     """(values of the period, classes over every period) for the rate or Gi* map."""
     if measure == "rate":
         allp = d.rates.assign(value=d.rates[RATE_PER_1000].astype(float))
-        classes = map_classes(allp["value"], "rate")
+        # classes from shown values only (a break could be a hidden area's rate): atlas.exports.build_map
+        classes = map_classes(shown_for_classes(publish_map_values(allp[["value", COUNT]], "rate", d.publication)),
+                              "rate")
         vals = publish_map_values(allp[allp[PERIOD] == d.period][[AREA_CODE, AREA_NAME, "value", COUNT]], "rate",
                                   d.publication)
         return vals, classes

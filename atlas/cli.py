@@ -28,11 +28,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
+    _defer_numpy_tools()
     try:
         return int(args.run(args) or 0)
     except AtlasError as exc:
         print(f"atlas: error: {exc}", file=sys.stderr)
         return 1
+
+
+# scipy (1.17) clones the numpy namespace for its array API layer (`from numpy import *` in
+# scipy._lib.array_api_compat.numpy), which imports numpy.f2py (with charset_normalizer), numpy.testing
+# and numpy.ctypeslib: ~0.2 s of every command that uses scipy, for modules no command uses. They are
+# loaded lazily instead: a module object is made at once, and runs on its first attribute access.
+_LAZY_MODULES = frozenset({"numpy.f2py", "numpy.testing", "numpy.ctypeslib"})
+
+
+class _LazySubmoduleFinder:
+    """A meta path finder that loads ``_LAZY_MODULES`` with importlib.util.LazyLoader."""
+
+    def find_spec(self, name, path=None, target=None):  # noqa: ANN001, ANN201 - importlib protocol
+        if name not in _LAZY_MODULES:
+            return None
+        import importlib.util
+
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = importlib.util.LazyLoader(spec.loader)
+                return spec
+        return None
+
+
+def _defer_numpy_tools() -> None:
+    """Install ``_LazySubmoduleFinder`` once (before any command imports scipy); no import happens here."""
+    if not any(isinstance(f, _LazySubmoduleFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _LazySubmoduleFinder())
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -48,6 +81,7 @@ def _build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--date-format", choices=["dd/mm/yyyy", "mm/dd/yyyy", "yyyy-mm-dd"])
     imp.add_argument("--boundaries", default=None, help="boundary set name (default: the shipped set)")
     imp.add_argument("--rejected-out", type=Path, help="where to write rejected rows (default: beside the store)")
+    imp.add_argument("--sheet", help="XLSX workbook: the sheet to read (default: the first sheet with data)")
     imp.add_argument("--json", action="store_true", help="print the report as one JSON object")
     imp.set_defaults(run=_cmd_import)
 
@@ -101,10 +135,12 @@ def _build_parser() -> argparse.ArgumentParser:
     from atlas.cli_analysis import add_analysis_commands
     from atlas.cli_export import add_export_commands
     from atlas.cli_prevalence import register as add_reporting_gap_command
+    from atlas.cli_services import register as add_services_command
 
     add_analysis_commands(sub)
     add_export_commands(sub)
     add_reporting_gap_command(sub)
+    add_services_command(sub)
     return p
 
 
@@ -114,7 +150,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
     outcome = import_file(
         Store(), args.file, args.dataset, kind=args.kind, date_format=args.date_format,
-        boundary_set=args.boundaries, rejected_out=args.rejected_out,
+        boundary_set=args.boundaries, rejected_out=args.rejected_out, sheet=args.sheet,
     )
     if args.json:
         print(json.dumps(outcome.to_dict()))

@@ -270,6 +270,13 @@ def publish_map_values(values: pd.DataFrame, measure: str, publication: bool) ->
     return out.rename(columns={SUPPRESSED_FLAG: "suppressed"})
 
 
+def shown_for_classes(shown: pd.DataFrame) -> pd.Series:
+    """The values of a (published) map table that class breaks may be computed from: those not hidden."""
+    if "suppressed" not in shown.columns:
+        return shown["value"]
+    return shown.loc[~shown["suppressed"].astype(bool), "value"]
+
+
 def overlay_layers(boundary_set: str, level: str, lad_codes: Sequence[str], localities: bool = True,
                    context: bool = False) -> tuple[Any, Any]:
     """(locality outlines, local authority context) for a map; None where not wanted or not available."""
@@ -320,8 +327,10 @@ def build_map(
                         else last, area_filter=area_filter, denominator=denominator, category=category)
     if last is None:
         last = _latest(values, grain)
-    classes = map_classes(values["value"], measure, scheme, k, breaks)
     shown = publish_map_values(values, measure, publication)
+    # In publication mode the classes come from shown values only: a break (the top one is the largest
+    # value) could otherwise be a hidden area's rate, which with its population gives its count back.
+    classes = map_classes(shown_for_classes(shown), measure, scheme, k, breaks)
     areas = load_areas(level, boundary_set, lad_codes=sorted(values[LAD_CODE].dropna().astype(str).unique()) or None)
     areas = areas[areas[CODE].astype(str).isin(values[AREA_CODE])]
     lad_codes = sorted(values[LAD_CODE].dropna().astype(str).unique())
@@ -363,5 +372,6 @@ def _source_line(dataset: str, boundary_set: str, values: pd.DataFrame) -> str:
 __all__ = [
     "DATA_NOTE_COL", "DISCLOSURE_COL", "LEVEL_LABELS", "TABLES", "TABLE_FORMATS", "area_label", "build_map",
     "build_table", "dataset_info", "disclosure_rules", "escape_formulas", "export_table", "infer_grain", "map_classes",
-    "map_values", "overlay_layers", "publish_map_values", "publish_table", "resolve_lad", "stamp", "write_table",
+    "map_values", "overlay_layers", "publish_map_values", "publish_table", "resolve_lad", "shown_for_classes", "stamp",
+    "write_table",
 ]

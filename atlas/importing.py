@@ -96,19 +96,22 @@ def import_file(
     synthetic: bool = False,
     description: str = "",
     max_bytes: int | None = None,
+    sheet: str | None = None,
 ) -> ImportSummary:
     """Import one file into ``dataset`` (created on first import), all or nothing.
 
     Rows whose key is already stored are rejected, so importing overlapping files never doubles a
     count, and the same file twice changes nothing. Rejected rows are written to ``rejected_out``
     (default: ``$ATLAS_HOME/rejected/``) whenever there are any. A file above ``max_bytes``
-    (default ``$ATLAS_MAX_FILE_MB``, 200 MB) is refused before it is read.
+    (default ``$ATLAS_MAX_FILE_MB``, 200 MB) is refused before it is read. ``sheet`` names the sheet
+    of an XLSX workbook to read (default: the first sheet with data); each sheet of a workbook is its
+    own import (its digest in the import log is the file's with the sheet name added).
     """
     check_file_size(path, source_name, max_bytes)
     # Reading, checking and committing a large file all make big Arrow buffers: see system_arrow_memory.
     with system_arrow_memory():
         return _import_file(store, path, dataset, kind, date_format, boundary_set, rejected_out, source_name,
-                            synthetic, description)
+                            synthetic, description, sheet)
 
 
 def _import_file(
@@ -122,6 +125,7 @@ def _import_file(
     source_name: str | None,
     synthetic: bool,
     description: str,
+    sheet: str | None = None,
 ) -> ImportSummary:
     existing = store.datasets()
     row = existing[existing["name"] == dataset]
@@ -134,19 +138,26 @@ def _import_file(
         if boundary_set is not None and boundary_set != bs:
             raise AtlasError(f"dataset {dataset!r} uses boundary set {bs!r}, not {boundary_set!r}")
         log = store.import_log(dataset)
-        if _sha256(path) in set(log["sha256"]):
-            # Same bytes as an earlier import: report on the file, change nothing.
-            result = read_incident_file(path, kind=kind, date_format=date_format, boundary_set=bs, source_name=source_name)
-            done = log[log["sha256"] == result.report.sha256].iloc[0]
+        digest = _sha256(path, sheet)
+        if digest in set(log["sha256"]):
+            # Same bytes (and sheet) as an earlier import: report on the file, change nothing.
+            result = read_incident_file(path, kind=kind, date_format=date_format, boundary_set=bs,
+                                        source_name=source_name, sheet=sheet)
+            done = log[log["sha256"] == digest].iloc[0]
             result.report.notes.append(f"this file was already imported (import {done['import_id']}); nothing changed")
             return ImportSummary(dataset, "already imported", int(done["import_id"]), 0, result.report)
         stored_keys = store.count_keys(dataset)[KEY_COLUMNS]
 
     result = read_incident_file(
         path, kind=kind, date_format=date_format, boundary_set=bs, source_name=source_name,
-        stored_keys=stored_keys,
+        stored_keys=stored_keys, sheet=sheet,
     )
     report = result.report
+    if sheet is not None:
+        # Another sheet of the same workbook is another import: without this, the second sheet would be
+        # taken for "this file was already imported" and silently not read.
+        report.sha256 = _sha256(path, sheet)
+        report.notes.append(f"sheet {sheet!r} of the workbook was read")
     if report.rows_rejected:
         report.write_rejected(rejected_out or _default_rejected_path(dataset, report))
     if report.rows_accepted == 0:
@@ -163,11 +174,14 @@ def _import_file(
     return ImportSummary(dataset, outcome.status, outcome.import_id, outcome.rows_added, report)
 
 
-def _sha256(path: str | Path) -> str:
+def _sha256(path: str | Path, sheet: str | None = None) -> str:
+    """The file's SHA-256; with a sheet, of the file's bytes followed by a NUL and the sheet name."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
+    if sheet is not None:
+        h.update(b"\0sheet:" + sheet.encode("utf-8"))
     return h.hexdigest()
 
 

@@ -24,9 +24,11 @@ NOTE_ATTR = "publication_note"
 RATE_COLS = ["rate_per_1000", "rate_lower_95", "rate_upper_95", "rate_lower_998", "rate_upper_998", "rate_ratio"]
 
 # Columns from which each period's total count can be worked out: the whole-area rate (with the
-# populations shown), the rate ratio (rate / whole-area rate) or an incident share (count / total).
+# populations shown), the rate ratio (rate / whole-area rate), an incident share (count / total) or an
+# expected count (population x whole-area rate).
 # Blanked for a period whose total cannot be protected.
-TOTAL_REVEALING = ["whole_area_rate", "rate_ratio", "incident_share", "compared_to_whole_area", "share_ratio"]
+TOTAL_REVEALING = ["whole_area_rate", "rate_ratio", "incident_share", "compared_to_whole_area", "share_ratio",
+                   "expected_count"]
 # Commands whose tables show such a column: their counts get secondary suppression within each period.
 # (spc: its whole-area series is each period's total of the area series.)
 WITH_TOTALS = frozenset({"rates", "smoothed", "rolling", "hotspots", "priority", "spc"})
@@ -52,17 +54,33 @@ DISCLOSURE: dict[str, Mapping[str, Sequence[str]]] = {
     # XmR chart points: a hidden count's value, moving range and the rules it fired are blanked with it
     "spc": {"count": ["value", "moving_range", "rules", "rule_outside_limits", "rule_shift", "rule_trend",
                       "rule_two_in_three", "special_cause", "variation", "note"]},
+    # the exact Poisson test's p-value (and the label read from it) is monotone in each count: it
+    # would give a hidden count back from the shown one
     "compare": {
-        "count_from": ["rate_from", "count_change", "pct_change", "rate_change"],
-        "count_to": ["rate_to", "count_change", "pct_change", "rate_change"],
+        "count_from": ["rate_from", "count_change", "pct_change", "rate_change", "p_value", "change_label"],
+        "count_to": ["rate_to", "count_change", "pct_change", "rate_change", "p_value", "change_label"],
     },
     "priority": {
-        # reasons quote the rate ratio and share, from which a small count could be worked out
-        "count": [*RATE_COLS, "incident_share", "pct_change_on_last_year", "reasons"],
-        "count_last_year": ["pct_change_on_last_year"],
+        # reasons quote the rate ratio and share, from which a small count could be worked out; the
+        # component scores are count / largest count, (rate ratio - 1) / 2, ... and the score mixes them
+        "count": [*RATE_COLS, "incident_share", "pct_change_on_last_year", "reasons", "rate_score", "volume_score",
+                  "change_p_value", "trend_score", "score", "score_change"],
+        "count_last_year": ["pct_change_on_last_year", "change_p_value", "trend_score", "score", "score_change"],
     },
 }
 COMMANDS = (*DISCLOSURE, "seed")
+
+# Statistics computed from every count of a period: Gi* is a neighbourhood share of the period total and
+# its z-score uses the variance of all counts; local Moran's I likewise; the space-time Gi* of `emerging`
+# over its window; an empirical Bayes rate shrinks towards a mean and variance of every count (the
+# spatial one towards the neighbours' counts). Each shown value is an equation in the hidden counts
+# (with the shown ones, enough of them give a hidden count back), so they are blanked in every period
+# that has a hidden count (for `emerging`, whose z-scores span all periods, in the whole table).
+# Bins and labels (hot spot, cluster, emerging category) stay: they only say on which side of a
+# threshold a value falls.
+PERIOD_STATISTICS = ["gi_star", "gi_z", "gi_p", "gi_p_adjusted", "gi_p_sim", "lisa_i", "lisa_z", "lisa_p",
+                     "lisa_p_adjusted", "lisa_p_sim", "final_z", "final_p", "eb_z", "eb_rate_per_1000",
+                     "spatial_eb_rate_per_1000"]
 
 
 def disclosure_rules(command: str, table: pd.DataFrame | None = None) -> Mapping[str, Sequence[str]]:
@@ -124,8 +142,34 @@ def publish(
             if col in out.columns:
                 out[col] = out[col].mask(pd.Series(withheld, index=out.index))
     n_sec = int(secondary["count"].sum()) if "count" in secondary else 0
-    out.attrs = {**table.attrs, NOTE_ATTR: note_text(n_primary, n_sec, n_withheld, with_totals, threshold, symbol)}
+    n_blanked = blank_period_statistics(out, "suppressed", "period" if command != "emerging" else None)
+    note = note_text(n_primary, n_sec, n_withheld, with_totals, threshold, symbol)
+    if n_blanked:
+        note += (f"; z-scores, p-values and smoothed rates blanked in {n_blanked} rows of periods with a hidden "
+                 "count (they are computed from every count of the period; bins and labels are kept)")
+    out.attrs = {**table.attrs, NOTE_ATTR: note}
     return out
+
+
+def blank_period_statistics(out: pd.DataFrame, hidden_col: str = "suppressed", period_col: str | None = "period",
+                            columns: Sequence[str] = PERIOD_STATISTICS) -> int:
+    """Blank (in place) whole-period statistics in every period with a hidden row; returns rows blanked.
+
+    ``period_col`` None treats the table as one period (e.g. `emerging`, whose z-scores use every period).
+    """
+    stats = [c for c in columns if c in out.columns]
+    if not stats or hidden_col not in out.columns or out.empty:
+        return 0
+    hidden = out[hidden_col].astype(bool).to_numpy()
+    if period_col is not None and period_col in out.columns:
+        blank = pd.Series(hidden, index=out.index).groupby(out[period_col].astype(str).to_numpy()).transform("any")
+        blank = blank.to_numpy(dtype=bool)
+    else:
+        blank = np.full(len(out), bool(hidden.any()))
+    had = out[stats].notna().any(axis=1).to_numpy()
+    for col in stats:
+        out[col] = out[col].mask(pd.Series(blank, index=out.index))
+    return int((blank & had).sum())
 
 
 def hidden_counts(table: pd.DataFrame, count_cols: Sequence[str] = ("count",), threshold: int = PUBLICATION_THRESHOLD,
@@ -140,6 +184,6 @@ def hidden_counts(table: pd.DataFrame, count_cols: Sequence[str] = ("count",), t
 
 
 __all__ = [
-    "COMMANDS", "DISCLOSURE", "NOTE_ATTR", "PUBLICATION_THRESHOLD", "RATE_COLS", "TOTAL_REVEALING", "WITH_TOTALS",
-    "disclosure_rules", "hidden_counts", "note_text", "publish",
+    "COMMANDS", "DISCLOSURE", "NOTE_ATTR", "PERIOD_STATISTICS", "PUBLICATION_THRESHOLD", "RATE_COLS", "TOTAL_REVEALING",
+    "WITH_TOTALS", "blank_period_statistics", "disclosure_rules", "hidden_counts", "note_text", "publish",
 ]

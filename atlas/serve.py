@@ -26,16 +26,41 @@ PRELOAD: tuple[str, ...] = (
     "analysis.rates",
     "atlas.publication",
     "folium",
+    "folium.plugins",  # streamlit_folium imports it (~0.15 s); the map page's first import is then cheaper
     "geo.maps",
 )
 
 
+def _warm_streamlit() -> None:
+    """Streamlit's emoji catalog (a large regex compiled on import, ~0.25 s), which app.py's emoji favicon
+    needs on the first run; only once Streamlit is imported (`atlas app`, a script run), never importing it."""
+    if "streamlit" in sys.modules:
+        try:
+            from streamlit import emojis  # noqa: F401
+        except Exception:  # noqa: BLE001  (the script run imports it itself)
+            pass
+
+
+def _warm_inspect() -> None:
+    """Fill inspect's module-by-file table for every module imported so far (a realpath per module, ~0.25 s).
+
+    A first page's script run looks up its caller's module twice (Streamlit's bare-mode check on the first
+    element; declare_component when the map page imports streamlit_folium), and each first lookup resolves
+    the file of every loaded module; afterwards only modules imported since are resolved.
+    """
+    import inspect
+
+    inspect.getmodule(sys._getframe())
+
+
 def _import_all() -> None:
+    _warm_streamlit()  # first: set_page_config needs it before anything else
     for name in PRELOAD:
         try:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001  (the page that imports it shows the error with its message)
             return
+    _warm_inspect()
 
 
 _started: threading.Thread | None = None
@@ -63,7 +88,13 @@ def run_app(streamlit_args: Sequence[str] = ()) -> int:
     # Together with the server's start, not once it is up: measured on 2 cores (benchmarks/browser.py,
     # 4 alternating runs) launch -> first page was 5.25 s this way and 5.55 s waiting, 5.7 s with none.
     preload_in_background()
-    sys.argv = ["streamlit", "run", str(PROJECT_ROOT / "app.py"), *streamlit_args]
+    args = list(streamlit_args)
+    if not any(a.startswith("--server.fileWatcherType") for a in args):
+        # A served dashboard does not rerun on source edits; without watchdog Streamlit polls every app module
+        # for each new session (~0.5 s of CPU when a tab opens, beside the page's own start on 2 cores).
+        # `atlas app --server.fileWatcherType auto` (or `streamlit run app.py`) watches as before.
+        args = ["--server.fileWatcherType", "none", *args]
+    sys.argv = ["streamlit", "run", str(PROJECT_ROOT / "app.py"), *args]
     try:
         streamlit_cli.main()
     except SystemExit as exc:

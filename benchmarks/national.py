@@ -9,7 +9,8 @@ Set-up (cached in --workdir, default $TMPDIR/atlas-national; rebuilt when missin
   Poisson counts from benchmarks/_inputs.synthetic_counts.
 
 Each workload is the real `python -m atlas ...` command in a fresh process (nothing warm but the OS file cache):
-its wall clock from spawn to exit and its own peak RSS (os.wait4) are reported, median of --repeat runs.
+its wall clock from spawn to exit, its own user + system CPU time and peak RSS (os.wait4) are reported, median of
+--repeat runs (the CPU column is steadier than the wall clock when other jobs share the machine).
 The store is the one the import made; a second process may reuse the weights cache it left on disk, as a user's
 second command would (the first run of each command, cold weights, is reported on its own line).
 
@@ -56,6 +57,7 @@ class Result:
     name: str
     command: str
     seconds: list[float] = field(default_factory=list)
+    cpu_s: list[float] = field(default_factory=list)  # user + system CPU of the process, same runs as seconds
     rss_mb: list[float] = field(default_factory=list)
     first_s: float | None = None
     esda_s: float | None = None
@@ -64,6 +66,10 @@ class Result:
     @property
     def median_s(self) -> float:
         return statistics.median(self.seconds)
+
+    @property
+    def median_cpu(self) -> float:
+        return statistics.median(self.cpu_s)
 
     @property
     def peak_rss(self) -> float:
@@ -92,8 +98,9 @@ def _env(work: Path, store: Path | None = None) -> dict[str, str]:
     return env
 
 
-def run_timed(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MB of that process, stderr tail) of one command; raises when it fails."""
+def run_timed(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, float, str]:
+    """(wall seconds, user + system CPU seconds, peak RSS MB of that process, stderr tail) of one command; raises
+    when it fails. On a shared machine the CPU time moves less than the wall clock with other processes' load."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(args, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     stderr = proc.stderr.read() if proc.stderr else b""
@@ -102,7 +109,8 @@ def run_timed(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, f
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} exited {proc.returncode}: {stderr.decode(errors='replace')[-2000:]}")
-    return wall, usage.ru_maxrss / 1024.0, stderr.decode(errors="replace")[-500:]
+    cpu = usage.ru_utime + usage.ru_stime
+    return wall, cpu, usage.ru_maxrss / 1024.0, stderr.decode(errors="replace")[-500:]
 
 
 def atlas(*args: str) -> list[str]:
@@ -224,19 +232,20 @@ def main(argv: list[str] | None = None) -> int:
             if name == "import":
                 fresh = work / "store" / "import-run.duckdb"
                 fresh.unlink(missing_ok=True)
-                wall, rss, _ = run_timed(cmd, _env(work, fresh), ROOT)
+                wall, cpu, rss, _ = run_timed(cmd, _env(work, fresh), ROOT)
                 os.replace(fresh, store)  # the last import's store serves the analysis commands
             else:
                 if k == 0 and name != "help":
                     shutil.rmtree(work / "home" / "cache", ignore_errors=True)  # cold weights cache
-                wall, rss, _ = run_timed(cmd, _env(work), ROOT)
+                wall, cpu, rss, _ = run_timed(cmd, _env(work), ROOT)
                 if k == 0 and name != "help":
                     r.first_s = wall
                     r.rss_mb.append(rss)
                     continue
             r.seconds.append(wall)
+            r.cpu_s.append(cpu)
             r.rss_mb.append(rss)
-        print(f"  {name:<9} {r.median_s:6.2f} s  peak RSS {r.peak_rss:5.0f} MB"
+        print(f"  {name:<9} {r.median_s:6.2f} s (CPU {r.median_cpu:5.2f} s)  peak RSS {r.peak_rss:5.0f} MB"
               + (f"  (cold weights {r.first_s:.2f} s)" if r.first_s else ""), flush=True)
         results.append(r)
     esda_note = ""
@@ -253,17 +262,18 @@ def main(argv: list[str] | None = None) -> int:
     print("machine: " + "; ".join(f"{k} {v}" for k, v in facts.items()))
     print(f"data: {len(_inputs.month_labels())} months x 32,844 England LSOAs; --repeat {a.repeat}")
     print()
-    print("| command (whole process) | median (s) | cold weights (s) | esda loop (s) | esda/ours | peak RSS (MB) | target | result |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| command (whole process) | median (s) | CPU user+sys (s) | cold weights (s) | esda loop (s) | esda/ours "
+          "| peak RSS (MB) | target | result |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         ratio = f"{r.esda_s / r.median_s:.1f}x" if r.esda_s else "-"
-        print(f"| `{r.command}` | {r.median_s:.2f} | {r.first_s and f'{r.first_s:.2f}' or '-'} | "
+        print(f"| `{r.command}` | {r.median_s:.2f} | {r.median_cpu:.2f} | {r.first_s and f'{r.first_s:.2f}' or '-'} | "
               f"{r.esda_s and f'{r.esda_s:.1f}' or '-'} | {ratio} | {r.peak_rss:.0f} | {r.target.text} | {r.verdict()} |")
     if esda_note:
         print(f"\n- esda: {esda_note}")
     if a.json:
         a.json.write_text(json.dumps([{**r.__dict__, "target": r.target.text, "verdict": r.verdict(),
-                                       "median_s": r.median_s} for r in results], indent=1))
+                                       "median_s": r.median_s, "median_cpu_s": r.median_cpu} for r in results], indent=1))
     return 0 if all(r.verdict() in ("PASS", "-") for r in results) else 1
 
 

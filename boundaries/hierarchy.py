@@ -19,7 +19,6 @@ end in "(example)". Replace it with `set_localities(boundary_set, path)`.
 from __future__ import annotations
 
 import re
-import shutil
 import unicodedata
 from collections.abc import Callable
 from functools import lru_cache
@@ -67,7 +66,7 @@ def _ward_table(bs: BoundarySet) -> pd.DataFrame:
 
 
 def load_localities(path: str | Path, boundary_set: str | BoundarySet = DEFAULT_SET) -> pd.DataFrame:
-    """Read a ward_code,locality CSV into [ward_code, locality_code, locality_name]; refuse bad rows."""
+    """Read a ward_code,locality CSV or XLSX into [ward_code, locality_code, locality_name]; refuse bad rows."""
     path = Path(path)
     file = path.name
     raw = read_user_csv(path)
@@ -119,14 +118,20 @@ def localities_path(boundary_set: str | BoundarySet = DEFAULT_SET) -> Path:
 
 
 def set_localities(boundary_set: str | BoundarySet, path: str | Path) -> pd.DataFrame:
-    """Validate a localities CSV and keep a copy under $ATLAS_HOME as the set's localities."""
+    """Validate a localities CSV or XLSX and keep it under $ATLAS_HOME as the set's localities (a CSV).
+
+    What is kept is the validated ward_code,locality pairs (UTF-8 CSV), so a workbook, another encoding
+    or delimiter, extra columns or blank rows are read once here and never again.
+    """
     bs = get_boundary_set(boundary_set)
     bs.level("locality")
     table = load_localities(path, bs)
     user_dir().mkdir(parents=True, exist_ok=True)
     dest = user_file(bs.name, ".localities.csv")
     tmp = dest.with_suffix(".tmp")
-    shutil.copyfile(path, tmp)
+    # Internal file read back by load_localities only: no formula neutralising, which would change names.
+    pd.DataFrame({"ward_code": table["ward_code"], "locality": table["locality_name"]}).to_csv(
+        tmp, index=False, lineterminator="\n")
     tmp.replace(dest)
     return table
 

@@ -265,6 +265,8 @@ def _reject_stored(
 
 def _vintage_hint(codes: pd.Series, code_id: np.ndarray, rr: RowReasons, boundary_set: str | BoundarySet) -> list[str]:
     """A note when unknown codes look like the set's codes (same GSS prefix): probably another vintage."""
+    if rr.ok.all():  # no row rejected, so none for an unknown code (saves comparing every row's reason)
+        return []
     unknown = rr.reason == REASONS["unknown_area"]
     if not unknown.any():
         return []

@@ -18,7 +18,6 @@ from geo.schema import COUNT, AtlasError, InputError
 from ingest.columns import find_roles, is_policeuk, role_label
 from ingest.counts import COUNTS_ROLES, import_counts
 from ingest.reader import RawTable, read_table, system_arrow_memory
-from ingest.records import RECORDS_ROLES, import_records, policeuk_roles
 from ingest.rejections import RowReasons
 from ingest.report import ImportReport, ImportResult
 
@@ -38,11 +37,19 @@ _EXPECTED = {
 _Importer = Callable[..., tuple[pd.DataFrame, RowReasons, list[str]]]
 
 
+def _records():
+    """ingest.records, imported when a file has (or may have) coordinates: its point-in-polygon join
+    imports geopandas, shapely and pyproj (~0.25 s), which a counts import never uses."""
+    from ingest import records
+
+    return records
+
+
 def detect_kind(columns: list[str], file_name: str = "file") -> str:
     """Guess the kind from the header: police.uk header, coordinates -> records, area+count -> counts."""
     if is_policeuk(columns):
         return "policeuk"
-    roles = find_roles(columns, RECORDS_ROLES + ("area", "count"), file_name)
+    roles = find_roles(columns, _records().RECORDS_ROLES + ("area", "count"), file_name)
     has_xy = {"longitude", "latitude"} <= roles.keys() or {"easting", "northing"} <= roles.keys()
     has_counts = {"area", "count"} <= roles.keys()
     if has_xy and has_counts:
@@ -110,7 +117,7 @@ def _read_incident_file(
             raise
         raise InputError(raw.file_name, exc.problem + raw.sheet_hint()) from exc
     _check_duplicate_columns(raw, roles)
-    importer: _Importer = import_counts if kind == "counts" else import_records
+    importer: _Importer = import_counts if kind == "counts" else _records().import_records
     counts, rr, notes = importer(raw, roles, bs, date_format, today, stored_keys)
     if kind == "policeuk":
         notes.append("police.uk file: rows placed by Longitude/Latitude; its 'LSOA code' column was not used")
@@ -140,12 +147,12 @@ def _roles_for(kind: str, columns: list[str], file_name: str) -> dict[str, str]:
         if not is_policeuk(columns):
             raise InputError(file_name, f"is not a police.uk street-level file: saw {_seen(columns)}; "
                              f"expected {_EXPECTED['policeuk']}")
-        return policeuk_roles(columns)
+        return _records().policeuk_roles(columns)
     if kind == "counts":
         roles = find_roles(columns, COUNTS_ROLES, file_name)
         missing = [r for r in ("area", "period", "count") if r not in roles]
     else:
-        roles = find_roles(columns, RECORDS_ROLES, file_name)
+        roles = find_roles(columns, _records().RECORDS_ROLES, file_name)
         has_xy = {"longitude", "latitude"} <= roles.keys() or {"easting", "northing"} <= roles.keys()
         missing = ([] if has_xy else ["coordinates"]) + ([] if "period" in roles else ["period"])
     if missing:

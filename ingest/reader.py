@@ -72,7 +72,8 @@ class RawTable:
         if len(self.sheets) < 2:
             return ""
         return (f"; only the first sheet with data is read and this workbook has {len(self.sheets)} sheets "
-                f"({', '.join(map(repr, self.sheets))}): move the data sheet first or save it as CSV")
+                f"({', '.join(map(repr, self.sheets))}): choose it with `atlas import --sheet NAME`, move it first "
+                "or save it as CSV")
 
 
 @contextmanager
@@ -140,7 +141,8 @@ def read_table(path: str | Path, file_name: str | None = None, sheet: str | None
     frame, row_number, kept = _drop_empty(frame, row_number, notes)
     if n_fields is not None and kept is not None:
         n_fields = n_fields[kept]
-    hint = ("; only the first sheet with data is read: move the data sheet first or save it as CSV"
+    hint = ("; only the first sheet with data is read: choose one with `atlas import --sheet NAME`, move it first or "
+            "save it as CSV"
             if len(sheets) > 1 else "")
     if len(frame) == 0:
         raise InputError(name, f"has a header row but no data rows (columns: {_cols(frame)}){hint}")
@@ -299,6 +301,16 @@ def _decode_mixed(data: bytes, name: str, notes: list[str]) -> str:
     return "\n".join(out)
 
 
+def _one_final_newline(text: str) -> str:
+    """``_strip_trailing_blank_lines(text) + "\n"``; ``text`` itself when it already is that (a file ending in
+    one newline after a non-blank line: the usual case), without the two copies of a large file."""
+    if text.endswith("\n") and not text.endswith("\n\n"):
+        cut = text.rfind("\n", 0, len(text) - 1)
+        if cut < 0 or text[cut + 1 : -1].strip(" \t"):
+            return text
+    return _strip_trailing_blank_lines(text) + "\n"
+
+
 def _strip_trailing_blank_lines(text: str) -> str:
     """Remove empty or whitespace-only lines at the end (a regex here is quadratic on big files)."""
     body = text.rstrip("\n")
@@ -311,7 +323,8 @@ def _strip_trailing_blank_lines(text: str) -> str:
 
 def _choose_delimiter(text: str) -> str:
     """Delimiter occurring most in the header line; csv.Sniffer breaks ties."""
-    header = text.split("\n", 1)[0]
+    cut = text.find("\n")
+    header = text if cut < 0 else text[:cut]  # text.split("\n", 1)[0] without copying the rest of the file
     counts = {d: header.count(d) for d in DELIMITERS}
     best = max(counts.values())
     if best == 0:
@@ -335,8 +348,8 @@ def _read_text(text: str, name: str, notes: list[str]) -> tuple[pd.DataFrame, np
     text = text.lstrip("\r\n")
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = _strip_trailing_blank_lines(text) + "\n"  # blank lines after the last row shift nothing
-    if not text.strip():
+    text = _one_final_newline(text)  # blank lines after the last row shift nothing
+    if text.isspace():  # = not text.strip() (text is never empty here), without copying a large file
         raise InputError(name, "the file is empty")
     sep = _choose_delimiter(text)
     if sep != ",":
@@ -413,7 +426,8 @@ def _read_text_arrow(
 
     try:
         table = pa_csv.read_csv(
-            io.BytesIO(text.encode("utf-8")),
+            # A zero-copy view of the encoded text (a Python file object would be read by copying blocks).
+            pa.BufferReader(pa.py_buffer(text.encode("utf-8"))),
             # One thread: on a 2-core machine handing blocks between threads costs more than it saves.
             read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1, use_threads=False),
             # Empty lines are kept as empty rows so every later row keeps its number (they are dropped, and

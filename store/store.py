@@ -148,6 +148,8 @@ def _incoming_counts(counts: pd.DataFrame, file_name: str) -> pd.DataFrame:
             raise StoreError(f"{file_name}: counts row {row + 1} has no {col}")
         df[col] = df[col].astype("str")
     for col, allowed in ((LEVEL, LEVELS), (GRAIN, GRAINS)):
+        if _constant_text(df[col]) in allowed:  # one level and grain per file: no per-row look-up
+            continue
         bad = ~df[col].isin(allowed)
         if bad.any():
             raise StoreError(
@@ -176,6 +178,19 @@ def _incoming_counts(counts: pd.DataFrame, file_name: str) -> pd.DataFrame:
 _MAX_DENSE_KEYS = 1 << 22
 
 
+def _constant_text(values: pd.Series) -> str | None:
+    """The one value of an Arrow-backed text column whose every row holds it (no missing); else None."""
+    if len(values) == 0 or not (isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"):
+        return None
+    import pyarrow.compute as pc
+
+    arr = pa.array(values)
+    if arr.null_count:
+        return None
+    first = arr[0]
+    return first.as_py() if pc.all(pc.equal(arr, first)).as_py() else None
+
+
 def _shares_a_key(df: pd.DataFrame) -> np.ndarray:
     """True for every row whose key occurs more than once (DataFrame.duplicated(keep=False)).
 
@@ -184,7 +199,9 @@ def _shares_a_key(df: pd.DataFrame) -> np.ndarray:
     the table has no primary-key index, so this check is what keeps one row per key.
     """
     n = len(df)
-    parts = [distinct(df[c])[0] for c in _KEY]  # no missing keys here: _incoming_counts refused them
+    # no missing keys here: _incoming_counts refused them. A column holding one value (an import's level,
+    # grain, often its category) is code 0 on every row, without dictionary-encoding millions of strings.
+    parts = [np.zeros(n, dtype=np.int32) if _constant_text(df[c]) is not None else distinct(df[c])[0] for c in _KEY]
     sizes = [int(p.max(initial=-1)) + 1 for p in parts]
     space = int(np.prod([max(z, 1) for z in sizes], dtype=object))
     if n == 0 or space > max(_MAX_DENSE_KEYS, 4 * n):

@@ -93,7 +93,7 @@ def _open(app: AppTest, page: str) -> AppTest:
 
 def test_every_registered_page_renders_in_the_router(app: AppTest):
     pages = [p for p in ("overview", "map", "hotspots", "compare", "priority", "monitoring", "reporting_gap",
-                                "data", "about")
+                                "services", "data", "about")
              if (PROJECT_ROOT / "views" / f"{p}.py").is_file()]
     for page in pages:
         _open(app, f"views/{page}.py")

@@ -105,6 +105,7 @@ PAGES = {
     "Priority areas": ("priority", False),
     "Monitoring (SPC)": ("monitoring", False),
     "Reporting gap (estimate)": ("reporting_gap", True),
+    "Services and need": ("services", True),
     "Data": ("data", False),
     "About / method": ("about", False),
 }

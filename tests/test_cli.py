@@ -218,3 +218,30 @@ def test_counts_publication_mode_hides_small_counts(capsys, counts_csv):
     # Stored counts 3, 4 and 5: the two below 5 are hidden, 5 is shown.
     assert sorted(t["count"].tolist()) == ["5", "<5", "<5"]
     assert "publication mode" in err.lower()
+
+
+def test_import_sheet_reads_the_named_sheet_and_each_sheet_is_its_own_import(capsys, tmp_path):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for title, rows in {"April": [["E01020590", "2024-04", "Violence", 3], ["E01020591", "2024-04", "Violence", 6]],
+                        "May": [["E01020590", "2024-05", "Violence", 5]]}.items():
+        ws = wb.create_sheet(title)
+        ws.append(["area_code", "period", "category", "count"])
+        for r in rows:
+            ws.append(r)
+    book = tmp_path / "book.xlsx"
+    wb.save(book)
+    code, out, _ = run(capsys, "import", book, "--dataset", "DX", "--sheet", "May", "--json")
+    assert code == 0 and json.loads(out)["rows_accepted"] == 1
+    # The same workbook, another sheet: a new import, not "already imported".
+    code, out, _ = run(capsys, "import", book, "--dataset", "DX", "--sheet", "April", "--json")
+    rep = json.loads(out)
+    assert code == 0 and rep["status"] != "already imported" and rep["rows_accepted"] == 2
+    code, out, _ = run(capsys, "import", book, "--dataset", "DX", "--sheet", "April", "--json")
+    assert json.loads(out)["status"] == "already imported"
+    code, out, _ = run(capsys, "counts", "--dataset", "DX", "--level", "lsoa", "--grain", "month")
+    assert pd.read_csv(pd.io.common.StringIO(out))["count"].sum() == 3 + 6 + 5
+    code, _, err = run(capsys, "import", book, "--dataset", "DX", "--sheet", "June")
+    assert code == 1 and "book.xlsx: has no sheet 'June'; sheets: April, May" in err

@@ -19,7 +19,7 @@ HEAVY = ("pandas", "numpy", "geopandas", "duckdb", "scipy", "streamlit", "matplo
          "pyarrow")
 COMMANDS = ("import", "datasets", "delete", "boundaries", "population", "counts", "demo", "app", "rates",
             "smoothed", "rolling", "concentration", "moran", "hotspots", "emerging", "compare", "priority", "seed",
-            "map", "briefing", "export")
+            "map", "briefing", "export", "spc", "reporting-gap", "services")
 
 
 def _imported(args: list[str]) -> tuple[set[str], str]:

@@ -56,6 +56,8 @@ WALKED: dict[str, list[str]] = {
     "export": ["export", "--dataset", DATASET, *SCOPE, "--table", "priority"],
     "reporting-gap": ["reporting-gap", "--dataset", DATASET, "--level", "ward"],
     "spc": ["spc", "--dataset", DATASET, "--level", "locality", "--grain", "quarter", "--category=@SUM(1+1)"],
+    # {home}: the injected ATLAS_HOME, where injected_home writes a services file with payload types and names
+    "services": ["services", "--dataset", DATASET, "--level", "locality", "--file", "{home}/services.csv"],
 }
 # Commands whose file has no spreadsheet cells, and where they are checked instead.
 NOT_CELLS = {
@@ -140,6 +142,11 @@ def injected_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
             w.writerows((code, LOCALITY_NAMES[i % len(LOCALITY_NAMES)]) for i, code in enumerate(wards))
         set_localities(DEFAULT_SET, loc)
         store_dataset(_counts(wards), DATASET)
+        # Services in Darlington whose type and name cells are payloads (atlas services must neutralise them).
+        with (home / "services.csv").open("w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["name", "type", "easting", "northing"])
+            w.writerows((PAYLOADS[(i + 1) % 4], PAYLOADS[i % 4], 429000 + 1000 * i, 515000) for i in range(4))
     return home
 
 
@@ -164,7 +171,8 @@ def test_every_command_that_writes_a_file_is_walked():
 @pytest.mark.parametrize("command", sorted(set(_file_commands(_build_parser())) - set(NOT_CELLS) - set(ROW_OPTIONS)))
 def test_command_output_has_no_formula_cells(command: str, injected: Path, tmp_path: Path, capsys):
     out = tmp_path / f"{command}.csv"
-    assert main([*WALKED[command], "--out", str(out)]) == 0, capsys.readouterr().err
+    args = [a.replace("{home}", str(injected)) for a in WALKED[command]]
+    assert main([*args, "--out", str(out)]) == 0, capsys.readouterr().err
     text = raw_text(out)
     found = cells(text)
     assert len(found) > 10

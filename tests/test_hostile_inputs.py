@@ -471,7 +471,8 @@ def test_xlsx_empty_first_sheet_uses_the_next_sheet_with_data(tmp_path: Path, ls
 def test_xlsx_with_several_sheets_says_which_was_read(tmp_path: Path, lsoa) -> None:
     p = _xlsx(tmp_path, {"Notes": [["Prepared by the analyst"]], "Data": [["area_code", "period", "count"]]})
     with pytest.raises(InputError, match=r"^book\.xlsx: has a header row but no data rows .*only the first sheet "
-                                         r"with data is read: move the data sheet first or save it as CSV"):
+                                         r"with data is read: choose one with `atlas import --sheet NAME`, move it "
+                                         r"first or save it as CSV"):
         imp(p)
     p = _xlsx(tmp_path, {"Notes": [["a", "b"], [1, 2]], "Data": [["area_code", "period", "count"]]}, "b2.xlsx")
     with pytest.raises(InputError, match=r"^b2\.xlsx: no recognisable columns.*this workbook has 2 sheets "

@@ -257,3 +257,25 @@ def test_page_localities_upload_and_reset(page: AppTest):
     page.run()
     assert "North Patch" not in _table(page, "Locality")["Locality"].tolist()
     assert _table(page, "Locality")["Wards"].sum() == 191
+
+
+def test_page_localities_accepts_an_xlsx_workbook(page: AppTest, atlas_home):
+    import io
+
+    from boundaries.hierarchy import localities_path
+
+    buf = io.BytesIO()
+    # a workbook as a user saves it: other column order, an extra column, a blank row
+    pd.DataFrame({"notes": ["x", None, "y"], "Locality": ["North Patch", None, "North Patch"],
+                  "Ward_Code": ["e05009068", None, "E05009046"]}).to_excel(buf, index=False)
+    page.file_uploader(key="data_localities_upload").set_value(
+        ("patches.xlsx", buf.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
+    page.run()
+    page.button(key="data_localities_set_btn").click()
+    page.run()
+    assert not page.exception and not page.error, [e.value for e in page.error]
+    wards = dict(zip(*_table(page, "Locality")[["Locality", "Wards"]].T.values))
+    assert (wards["North Patch"], wards["County Durham"]) == (2, 61)
+    # kept as the validated pairs, in CSV
+    assert localities_path("ons2011-ne-medway").read_text() == (
+        "ward_code,locality\nE05009068,North Patch\nE05009046,North Patch\n")

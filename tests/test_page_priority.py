@@ -151,7 +151,12 @@ def test_publication_mode_suppresses_small_counts(store, demo_dataset, downloads
     assert shown.loc[big, "Incidents"].tolist() == exp.loc[big, COUNT].astype(str).tolist()
     np.testing.assert_allclose(shown.loc[big, "Rate per 1,000"].astype(float), exp.loc[big, "rate_per_1000"])
     assert shown.loc[big, "Reasons"].tolist() == exp.loc[big, "reasons"].tolist()
-    np.testing.assert_allclose(shown["Score"], exp["score"])  # the ranking itself is unchanged
+    # The ranking itself is unchanged; a score is shown only where neither count it uses is hidden (its
+    # volume and trend components give a count back: atlas.publication).
+    scored = (~small & ~exp["count_last_year"].between(1, 4)).to_numpy()
+    assert scored.any() and (~scored & big).any()
+    np.testing.assert_allclose(shown.loc[scored, "Score"].astype(float), exp.loc[scored, "score"])
+    assert shown.loc[~scored, "Score"].isna().all()
     raw = pd.read_csv(io.BytesIO(downloads["priority_lsoa_2024-25_publication.csv"]), dtype={COUNT: str})
     assert (raw[COUNT] == "<5").sum() == full[COUNT].between(1, 4).sum()
     assert raw.loc[raw[COUNT] == "<5", "reasons"].isna().all()

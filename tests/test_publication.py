@@ -99,7 +99,8 @@ def test_rules_by_command():
         "count_2023_24": ["rate_2023_24", "pct_change_2023_24_to_2024_25"],
         "count_2024_25": ["rate_2024_25", "pct_change_2023_24_to_2024_25"],
     }
-    assert disclosure_rules("priority")["count"][-1] == "reasons"
+    assert {"reasons", "score", "volume_score", "rate_score"} <= set(disclosure_rules("priority")["count"])
+    assert {"p_value", "change_label"} <= set(disclosure_rules("compare")["count_to"])
     with pytest.raises(AtlasError, match="no publication rules for 'nonsense'"):
         disclosure_rules("nonsense")
 

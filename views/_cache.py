@@ -7,6 +7,7 @@ atomically on every write (copy-on-write), so a new mtime means new data and a f
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import geopandas as gpd
@@ -28,6 +29,12 @@ if TYPE_CHECKING:
     from views._frame import Selection
 
 StoreKey = tuple[str, int]
+
+
+def _isin(values: pd.Series, unique: object) -> np.ndarray:
+    """values.isin(unique) for unique codes, by a hash lookup: Series.isin on arrow strings converts every
+    value in Python (~0.06 s for England's 33,000 LSOAs against 5,000 codes, 10x this)."""
+    return pd.Index(unique).get_indexer(values) >= 0
 
 
 def store_key() -> StoreKey:
@@ -96,9 +103,15 @@ def period_options(key: StoreKey, dataset: str, grain: str) -> list[str]:
 
 
 @st.cache_resource(show_spinner="Counting…", max_entries=8)
+def _cells(key: StoreKey, dataset: str, boundary_set: str, level: str, grain: str):
+    """analysis.cube.roll_up_cells of the stored counts at level x grain (read-only)."""
+    return roll_up_cells(_coded(key, dataset), level, grain, boundary_set=boundary_set)
+
+
+@st.cache_resource(show_spinner="Counting…", max_entries=8)
 def _rolled(key: StoreKey, dataset: str, boundary_set: str, level: str, grain: str) -> tuple[pd.DataFrame, int]:
     """(counts at level x grain summed over categories [area_code, period, count], incidents excluded)."""
-    cells = roll_up_cells(_coded(key, dataset), level, grain, boundary_set=boundary_set)
+    cells = _cells(key, dataset, boundary_set, level, grain)
     summed = pd.DataFrame({
         AREA_CODE: pd.Series(cells.area_codes[cells.area], dtype="str"),
         PERIOD: pd.Series(np.asarray(cells.periods, dtype=object)[cells.period], dtype="str"),
@@ -114,9 +127,11 @@ def coverage(key: StoreKey, dataset: str, boundary_set: str, level: str, grain: 
     The map shows whole authorities: every area of a covered authority, zero or not, and no others.
     """
     all_areas = load_area_table(level, boundary_set)  # codes and authorities only: no polygons to read
-    # Unique codes first: isin against every area x period row of arrow strings costs ~0.2 s.
-    codes = _rolled(key, dataset, boundary_set, level, grain)[0][AREA_CODE].unique()
-    with_data = all_areas[all_areas[CODE].isin(codes)]
+    # Unique codes first: isin against every area x period row of arrow strings costs ~0.2 s. The codes
+    # _rolled's table holds, from the cells (without building its 360,000 rows of text for 5,000 areas).
+    cells = _cells(key, dataset, boundary_set, level, grain)
+    codes = pd.unique(np.asarray(cells.area_codes, dtype=object)[np.unique(cells.area)])
+    with_data = all_areas[_isin(all_areas[CODE], codes)]
     lads = with_data[LAD_CODE].dropna()
     if all_areas[LAD_CODE].isna().all():
         return None
@@ -162,7 +177,9 @@ def lad_options(key: StoreKey, dataset: str, boundary_set: str, level: str, grai
         return {}
     if not lads:
         return {}
-    table = map_areas(level, boundary_set, lads)[[LAD_CODE, LAD_NAME]].drop_duplicates(LAD_CODE)
+    # The attribute table, not map_areas: the same rows in the same order, without decoding ~5,000 polygons
+    # (0.6 s for a force-sized area) just to list authority names in the sidebar.
+    table = load_area_table(level, boundary_set, lad_codes=lads)[[LAD_CODE, LAD_NAME]].drop_duplicates(LAD_CODE)
     return dict(zip(table[LAD_CODE].astype(str), table[LAD_NAME].astype(str)))
 
 
@@ -176,18 +193,18 @@ def _args(sel: Selection) -> dict:
 
 @st.cache_data(show_spinner="Calculating rates…")
 def rates(key: StoreKey, sel: Selection) -> pd.DataFrame:
-    """atlas.analyses.rates_table for every period of the selection (rates with 95% intervals)."""
-    from atlas.analyses import rates_table
+    """atlas.analyses.rates_table for every period of the selection (rates with 95% intervals).
 
-    return rates_table(Store(key[0]), **_args(sel))
+    A copy of the shared table (_shared_rates), which the map reads without this cache's pickling
+    (~1 s for 5,000 areas x 72 months); callers may modify what this returns.
+    """
+    return _shared_rates(key, sel)[0].copy()
 
 
 @st.cache_data(show_spinner="Smoothing rates…")
 def smoothed_rates(key: StoreKey, sel: Selection) -> pd.DataFrame:
     """Rates plus the global empirical Bayes smoothed rate (analysis.smoothing.eb_rate, Marshall 1991) per period."""
-    from analysis.smoothing import eb_rate
-
-    return eb_rate(rates(key, sel))
+    return _shared_rates(key, sel, smoothed=True)[0].copy()
 
 
 @st.cache_data(show_spinner="Finding hot spots…")
@@ -379,20 +396,43 @@ def gi_method() -> str:
 VALUE = "value"
 
 
+def _selection_codes(key: StoreKey, sel: Selection) -> np.ndarray:
+    """The area codes the selection's tables cover (rates()[area_code].unique()): its analysis frame's areas,
+    without a rates table of every period."""
+    from atlas.analyses import load_frame
+
+    return load_frame(Store(key[0]), **_args(sel)).areas[AREA_CODE].unique()
+
+
 @st.cache_resource(show_spinner="Loading boundaries…")
 def selection_areas(key: StoreKey, sel: Selection) -> gpd.GeoDataFrame:
     """Boundaries of exactly the areas the selection's tables cover (read-only: never mutate)."""
-    codes = rates(key, sel)[AREA_CODE].unique()
+    codes = _selection_codes(key, sel)
     all_areas = areas(sel.level, sel.boundary_set)
-    return all_areas[all_areas[CODE].astype(str).isin(codes)].reset_index(drop=True)
+    return all_areas[_isin(all_areas[CODE].astype(str), codes)].reset_index(drop=True)
 
 
 @st.cache_resource(show_spinner=False)
 def display_areas(key: StoreKey, sel: Selection) -> DisplayAreas:
-    """The selection's outlines simplified and serialised for the browser (geo.maps.display_areas), once per selection."""
+    """The selection's outlines simplified and serialised for the browser (geo.maps.display_areas), once per selection.
+
+    For a user boundary set also cached on disk (geo.display_cache: keyed by the boundary file's version,
+    the level and the codes in order), so a new server process reads them instead of simplifying again.
+    """
     from geo.display_areas import display_areas as build
 
-    return build(selection_areas(key, sel))
+    bs = get_boundary_set(sel.boundary_set)
+    if bs.shipped or bs.path is None or not Path(bs.path).is_file():  # small shipped sets: built in ms
+        return build(selection_areas(key, sel))
+    from geo import display_cache
+
+    # The codes selection_areas keeps, in its order, from the attribute table (no polygons decoded).
+    table = load_area_table(sel.level, sel.boundary_set)
+    codes = table[CODE].astype(str)
+    codes = codes[_isin(codes, _selection_codes(key, sel))].tolist()
+    boundary = (repr(bs), display_cache.file_version(bs.path))
+    return display_cache.cached(display_cache.cache_key(boundary, sel.level, codes, None),
+                                lambda: build(selection_areas(key, sel)))
 
 
 def outlines_url(areas: DisplayAreas) -> str | None:
@@ -428,18 +468,58 @@ def ranked(key: StoreKey, sel: Selection, period: str) -> pd.DataFrame:
 # A map rerun (a new period or measure) needs one period of tables that hold every period: reading
 # them through st.cache_data unpickles all of them on every read (~0.2 s each at 5,000 areas x 72
 # months). These hold one read-only copy per selection, with each period's rows, for slicing.
-@st.cache_resource(show_spinner=False, max_entries=4)
+@st.cache_resource(show_spinner="Calculating rates…", max_entries=4)
 def _shared_rates(key: StoreKey, sel: Selection, smoothed: bool = False) -> tuple[pd.DataFrame, dict]:
-    """(rates() or smoothed_rates(), period -> row positions), read-only: callers take copies of slices."""
-    table = smoothed_rates(key, sel) if smoothed else rates(key, sel)
+    """(rates table, or with the empirical Bayes rate, and period -> row positions), read-only: callers copy slices.
+
+    Computed here rather than read from rates() (st.cache_data): that cache pickles what it stores, about
+    1 s for 5,000 areas x 72 months on a first visit, and unpickles it on every read.
+    """
+    if smoothed:
+        from analysis.smoothing import eb_rate
+
+        table = eb_rate(_shared_rates(key, sel)[0])  # a new table (eb_rate copies its input)
+    else:
+        from atlas.analyses import rates_table
+
+        table = rates_table(Store(key[0]), **_args(sel))
     return table, table.groupby(PERIOD, sort=False, observed=True).indices
 
 
+@st.cache_resource(show_spinner=False, max_entries=96)
+def _period_table(key: StoreKey, sel: Selection, period: str) -> pd.DataFrame:
+    """rates_table of one period (read-only): equal to that period's rows of rates(), in ~10 ms instead of
+    ~0.6 s for all 72 months of 5,000 areas, so a first map visit or a period change need not wait for them."""
+    from atlas.analyses import rates_table
+
+    return rates_table(Store(key[0]), **_args(sel), period=period)
+
+
 def _rates_of(key: StoreKey, sel: Selection, period: str, smoothed: bool = False) -> pd.DataFrame:
+    if period and not smoothed:
+        return _period_table(key, sel, period)
     table, rows = _shared_rates(key, sel, smoothed)
     if not period:
         return table
     return table.iloc[rows.get(period, [])]
+
+
+def _all_period_values(key: StoreKey, sel: Selection, measure: str) -> pd.Series:
+    """measure_values(key, sel, measure, "")[VALUE] for count and rate, from the analysis frame in one
+    vectorised pass (no rates table of every period): the frame's counts in the table's order (area-major),
+    and rate_per_1000 as analysis.rates.add_rates computes it (count / population where > 0, x 1,000)."""
+    from analysis.rates import PER
+    from atlas.analyses import load_frame
+
+    f = load_frame(Store(key[0]), **_args(sel))
+    counts = f.counts
+    if measure == "count":
+        return counts[COUNT].reset_index(drop=True).rename(VALUE)
+    k = len(counts) // max(len(f.areas), 1)
+    pop = (np.repeat(f.population.to_numpy(dtype=float), k) if f.population is not None
+           else np.full(len(counts), np.nan))
+    count = counts[COUNT].to_numpy(dtype=float, na_value=np.nan)
+    return pd.Series(count / np.where(pop > 0, pop, np.nan) * PER, name=VALUE)
 
 
 @st.cache_data(show_spinner=False)
@@ -454,6 +534,11 @@ def measure_values(key: StoreKey, sel: Selection, measure: str, period: str) -> 
 
     ehsa needs `period` (its one table runs up to it); lisa and gi_bin given a period compute just that one.
     """
+    return _measure_values(key, sel, measure, period)
+
+
+def _measure_values(key: StoreKey, sel: Selection, measure: str, period: str) -> pd.DataFrame:
+    """measure_values without its cache (map_classes, itself cached, need not pickle every period's values)."""
     if measure == "count":
         t = _rates_of(key, sel, period)[[AREA_CODE, PERIOD, COUNT]].rename(columns={COUNT: VALUE})
     elif measure == "rate":
@@ -476,12 +561,30 @@ def measure_values(key: StoreKey, sel: Selection, measure: str, period: str) -> 
 
 
 @st.cache_data(show_spinner=False)
-def map_classes(key: StoreKey, sel: Selection, measure: str, scheme: str, k: int, breaks: tuple[float, ...] | None):
-    """Class breaks over every period of the selection (geo.classify), so periods share one legend."""
+def map_classes(key: StoreKey, sel: Selection, measure: str, scheme: str, k: int, breaks: tuple[float, ...] | None,
+                publication: bool = False):
+    """Class breaks over every period of the selection (geo.classify), so periods share one legend.
+
+    In publication mode only shown values count: a break (the top one is the largest value) could
+    otherwise be a hidden area's rate, which with its population gives its count back.
+    """
     from geo.classify import classify
 
-    return classify(measure_values(key, sel, measure, "")[VALUE] if measure != "ehsa" else pd.Series([], dtype=float),
-                    scheme, k, breaks)
+    if measure == "ehsa":
+        return classify(pd.Series([], dtype=float), scheme, k, breaks)
+    if measure in ("count", "rate") and not publication:  # no rates table of every period needed
+        return classify(_all_period_values(key, sel, measure), scheme, k, breaks)
+    values = _measure_values(key, sel, measure, "")
+    if publication:
+        from atlas.publication import blank_period_statistics
+
+        shown = published_rates(key, sel, True)[[AREA_CODE, PERIOD, "suppressed"]]
+        values = values.merge(shown, on=[AREA_CODE, PERIOD], how="left")
+        values["suppressed"] = values["suppressed"].fillna(True).astype(bool)
+        if measure == "eb_rate":  # an EB rate uses every count of its period (atlas.publication.PERIOD_STATISTICS)
+            blank_period_statistics(values, columns=[VALUE])
+        values = values[~values["suppressed"]]
+    return classify(values[VALUE], scheme, k, breaks)
 
 
 @st.cache_data(show_spinner=False)

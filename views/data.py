@@ -215,9 +215,10 @@ def _localities_tab() -> None:
         st.info("No boundary set has a locality level (it needs wards).")
         return
     bs = st.selectbox("Boundary set", sets, key="data_localities_set")
-    st.caption("Upload a CSV with columns ward_code,locality. Wards it does not list form one locality "
-               "per local authority. The shipped file is example localities, not an official geography.")
-    upload = st.file_uploader("Localities CSV", type=["csv"], key="data_localities_upload")
+    st.caption("Upload a CSV or Excel workbook (.xlsx, first sheet) with columns ward_code,locality. Wards it "
+               "does not list form one locality per local authority. The shipped file is example localities, "
+               "not an official geography.")
+    upload = st.file_uploader("Localities CSV or XLSX", type=["csv", "xlsx"], key="data_localities_upload")
     c1, c2 = st.columns(2)
     if c1.button("Use these localities", disabled=upload is None, key="data_localities_set_btn"):
         try:

@@ -13,6 +13,7 @@ from geo.schema import (
     AREA_CODE, AREA_NAME, CODE, COUNT, LAD_CODE, LAD_NAME, NAME, PERIOD, RATE_PER_1000, AtlasError,
 )
 from views import _cache
+from atlas.publication import blank_period_statistics
 from views._frame import LEVEL_LABELS, MAP_ATTRIBUTION, current_frame, plain, publication_note, publish
 
 COLOURS = {"lisa": LISA_COLOURS, "gi_bin": GI_COLOURS, "ehsa": EHSA_COLOURS}
@@ -78,7 +79,7 @@ try:
     values = _cache.measure_values(key, sel, measure, period)
     areas = _cache.display_areas(key, sel)
     outlines_url = _cache.outlines_url(areas)  # early in the run: the browser may fetch it while the run goes on
-    classes = None if categorical else _cache.map_classes(key, sel, measure, scheme, int(k), breaks)
+    classes = None if categorical else _cache.map_classes(key, sel, measure, scheme, int(k), breaks, frame.publication)
 except AtlasError as exc:
     st.error(str(exc))
     st.stop()
@@ -87,6 +88,8 @@ now = base[base[PERIOD] == period].merge(values[values[PERIOD] == period].drop(c
 # The command line's `rates` rules on the whole period (secondary suppression needs every area of it);
 # a numeric measure is blanked with its count, a hot spot label reveals no count and stays.
 now = publish(now, frame, "rates", extra=() if categorical else (_cache.VALUE,))
+if frame.publication and measure == "eb_rate":  # it uses every count of the period (atlas.publication)
+    blank_period_statistics(now, columns=[_cache.VALUE])
 lo, hi = now["rate_lower_95"].map("{:.2f}".format), now["rate_upper_95"].map("{:.2f}".format)
 now[INTERVAL] = (lo + " – " + hi).where(now["rate_lower_95"].notna(), "no data")
 tips = [NAME, CODE, COUNT, RATE_PER_1000, INTERVAL] + ([_cache.VALUE] if measure in ("eb_rate", *COLOURS) else [])

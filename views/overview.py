@@ -88,7 +88,7 @@ from geo.maps import build_choropleth  # noqa: E402
 shown = ranked[[AREA_CODE, COUNT, RATE_PER_1000]]
 try:
     areas = _cache.display_areas(key, sel)
-    classes = _cache.map_classes(key, sel, "rate", "quantiles", 5, None)
+    classes = _cache.map_classes(key, sel, "rate", "quantiles", 5, None, frame.publication)
 except AtlasError as exc:
     right.error(str(exc))
     st.stop()

@@ -25,7 +25,7 @@ from ingest.reader import RawTable, repeated_header_rows, short_rows
 from ingest.rejections import REASONS, RowReasons, reject_missing, reject_stored_keys
 from ingest.report import COUNTS_COLUMNS
 
-__all__ = ["RECORDS_ROLES", "import_records", "policeuk_roles"]
+__all__ = ["RECORDS_ROLES", "check_coordinates", "import_records", "policeuk_roles"]
 
 RECORDS_ROLES: tuple[str, ...] = (
     "easting", "northing", "longitude", "latitude", "period", "category", "repeat_flag", "incident_id",
@@ -92,7 +92,7 @@ def import_records(
     x, x_bad = parse_numbers(f[xcol])
     y, y_bad = parse_numbers(f[ycol])
     rr.reject(x_bad | y_bad, REASONS["bad_coords"])
-    _check_coordinates(x, y, crs, rr)
+    check_coordinates(x, y, crs, rr)
 
     period, grain, period_reason, period_notes = parse_periods_column(f[roles["period"]], date_format, today)
     notes += period_notes
@@ -173,7 +173,7 @@ def _aggregate(
     )[list(COUNTS_COLUMNS)]
 
 
-def _check_coordinates(x: np.ndarray, y: np.ndarray, crs: str, rr: RowReasons) -> None:
+def check_coordinates(x: np.ndarray, y: np.ndarray, crs: str, rr: RowReasons) -> None:
     """Reject coordinates in the wrong system or order (the reason names the suspected mix-up)."""
     with np.errstate(invalid="ignore"):
         if crs == WGS84:

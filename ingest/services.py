@@ -27,7 +27,7 @@ from geo.schema import BNG, WGS84, InputError
 from ingest.columns import find_roles, normalise_name
 from ingest.fields import MAX_TEXT_CHARS, is_blank, parse_numbers
 from ingest.reader import RawTable, read_table, repeated_header_rows, short_rows
-from ingest.records import _check_coordinates
+from ingest.records import check_coordinates
 from ingest.rejections import REASONS, RowReasons
 
 __all__ = [
@@ -195,7 +195,7 @@ def _services(raw: RawTable) -> ServicesResult:
     y, y_bad = parse_numbers(f[ycol])
     rr.reject(x_bad | y_bad, SERVICES_REASONS["bad_coords"])
     # The records importer's checks name a suspected mix-up (swapped axes, degrees in metre columns).
-    _check_coordinates(x, y, crs, rr)
+    check_coordinates(x, y, crs, rr)
     easting, northing = _to_bng(x, y, crs, rr)
 
     ok = rr.ok

@@ -100,7 +100,7 @@ st.caption(f"Legend: {legend_title}. Estimate; hover an area for its recorded in
 low = pv.lowest_ratio(table, TOP_N)
 st.subheader(f"{len(low)} areas with the lowest recorded per expected (estimate)")
 st.dataframe(pd.DataFrame({
-    level_label: [plain(n) for n in low[AREA_NAME]],
+    level_label: low[AREA_NAME].astype(str).to_numpy(),  # table cells are plain text: no markdown escaping
     "Code": low[AREA_CODE],
     "Recorded incidents": low[pv.RECORDED].astype("int64"),
     "Expected victims (estimate)": low[pv.EXPECTED].round(1),

@@ -78,7 +78,9 @@ st.caption(
     if has_previous else "No earlier period in the data, so there is no change status."
 )
 if frame.publication:
-    st.caption(f"{publication_note(table)} Their reasons are blank too, as they quote the rate and share.")
+    st.caption(f"{publication_note(table)} Their reasons and scores are blank too: the reasons quote the rate and "
+               "share, and a score is computed from the count (and from last year's, so it is also blank where "
+               "that count is hidden). The order of the list is unchanged.")
 
 if not dropped.empty:
     st.subheader("Dropped off the list")

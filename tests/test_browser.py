@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -126,6 +127,14 @@ def _watch(page, failed: list, console_errors: list, page_errors: list, requeste
 
 
 def _assert_clean(failed: list, console_errors: list, page_errors: list, requested: list) -> None:
+    # A local asset aborted because Streamlit replaced the map's iframe mid-load (seen once under CI load) is
+    # not an offline failure if another request for it did not fail: every failure is in ``failed``, so more
+    # requests than failures for a URL means one was served.
+    aborted = [f.rsplit(" ", 1)[0] for f in failed
+               if f.endswith(" net::ERR_ABORTED") and urlparse(f.rsplit(" ", 1)[0]).hostname in LOCAL_HOSTS]
+    failures_of = Counter(f.rsplit(" ", 1)[0] for f in failed)
+    served_later = {u for u in aborted if requested.count(u) > failures_of[u]}
+    failed = [f for f in failed if f.rsplit(" ", 1)[0] not in served_later]
     assert failed == []
     assert console_errors == []
     assert page_errors == []

@@ -1228,18 +1228,9 @@ def _imd_disk_path(f: AnalysisFrame) -> Path | None:
 
 def _save_array(path: Path, **arrays: np.ndarray) -> None:
     """Write arrays to an .npz at ``path`` atomically; a read-only home is left alone."""
-    import tempfile
-
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp.npz")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        weights_cache.atomic_savez(path, **arrays)
         _prune_disk_frames(path.parent)
     except OSError:
         pass

@@ -17,7 +17,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from collections.abc import Callable, Hashable, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -28,6 +27,7 @@ import pandas as pd
 from geo import display_areas as display_module
 from geo.display_areas import DisplayAreas
 from geo.schema import atlas_home
+from geo.weights_cache import atomic_savez
 
 FORMAT = 1
 KEEP = 16  # most recently used files kept
@@ -75,15 +75,8 @@ def save(path: Path, key: tuple, areas: DisplayAreas) -> None:
     pq.write_table(pa.Table.from_pandas(areas.table, preserve_index=False), buf)
     meta = json.dumps({"key": repr(key), "bounds": list(areas.bounds), "outline_key": areas.key,
                        "columns": list(map(str, areas.table.columns))})
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp.npz")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, meta=np.asarray(meta), table=np.frombuffer(buf.getvalue(), dtype=np.uint8),
-                     outlines=np.frombuffer(areas.outlines.encode(), dtype=np.uint8))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_savez(path, meta=np.asarray(meta), table=np.frombuffer(buf.getvalue(), dtype=np.uint8),
+                 outlines=np.frombuffer(areas.outlines.encode(), dtype=np.uint8))
 
 
 def load(path: Path, key: tuple) -> DisplayAreas | None:

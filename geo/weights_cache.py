@@ -54,14 +54,22 @@ def save(path: Path, weights: SpatialWeights, report: WeightsReport) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     b = weights.binary.tocsr()
     meta = json.dumps(dataclasses.asdict(report))
+    atomic_savez(
+        path, indptr=b.indptr.astype(np.int64), indices=b.indices.astype(np.int32),
+        data=b.data.astype(np.float64), codes=np.asarray(weights.codes, dtype=str),
+        method=np.asarray(weights.method), report=np.asarray(meta),
+    )
+
+
+def atomic_savez(path: Path, **arrays: np.ndarray) -> None:
+    """``np.savez`` to ``path`` through a temporary file in the same folder, so a reader never sees half a file.
+
+    The on-disk caches (weights here, analysis frames, display outlines) all write this way.
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp.npz")
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez(
-                fh, indptr=b.indptr.astype(np.int64), indices=b.indices.astype(np.int32),
-                data=b.data.astype(np.float64), codes=np.asarray(weights.codes, dtype=str),
-                method=np.asarray(weights.method), report=np.asarray(meta),
-            )
+            np.savez(fh, **arrays)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

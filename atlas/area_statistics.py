@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.concentration import gini_coefficient, repeat_share, top_area_share
-from analysis.hotspots import HotspotParams, global_moran
+from analysis.hotspots import HotspotParams
+from analysis.moran import global_moran
 from analysis.rates import add_rates, flag_funnel, overall_rate, rolling_12_months, share_of_incidents
 from analysis.smoothing import eb_rate, eb_standardised_rate, excess_risk, spatial_eb_rate
 from atlas.analyses import _finish, _rates, _sort_by_period, area_weights, load_frame

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from analysis import emerging, hotspots, smoothing
+from analysis import emerging, hotspots, moran, smoothing
 from analysis._permutation import conditional_distribution, permutation_table, pseudo_p
 from boundaries.load import load_areas
 from boundaries.population import population_table
@@ -91,7 +91,7 @@ def test_local_and_global_moran_equal_esda_and_geoda(wards):
     eb = hotspots.local_hotspots(counts, w, hotspots.HotspotParams(permutations=99, lisa_on="eb_rate"),
                                  population=pd.Series(pop, index=list(w.codes)), statistics=("lisa",))
     np.testing.assert_allclose(eb["lisa_i"], mr.Is, rtol=1e-10)  # Assuncao-Reis EB rates
-    gm = hotspots.global_moran(counts, w, hotspots.HotspotParams(permutations=99))
+    gm = moran.global_moran(counts, w, hotspots.HotspotParams(permutations=99))
     assert gm["moran_i"].iloc[0] == pytest.approx(mg.I) and gm["moran_ei"].iloc[0] == pytest.approx(mg.EI)
 
 

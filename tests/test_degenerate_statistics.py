@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.hotspots import HotspotParams, global_moran_matrix, local_hotspots_matrix
+from analysis.hotspots import HotspotParams, local_hotspots_matrix
+from analysis.moran import global_moran_matrix
 from atlas import analyses as A
 from atlas import area_statistics as S
 from geo.schema import AtlasError

@@ -22,10 +22,10 @@ from analysis.hotspots import (
     HotspotParams,
     counts_matrix,
     eb_standardised_rates,
-    global_moran_matrix,
     local_hotspots,
     local_hotspots_matrix,
 )
+from analysis.moran import global_moran_matrix
 from geo.schema import BNG, AtlasError, data_dir
 from geo.weights import SpatialWeights, build_weights
 

@@ -128,6 +128,12 @@ def _build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="(re)build the synthetic demo dataset in the store")
     demo.set_defaults(run=_cmd_demo)
 
+    warm = sub.add_parser("warm", help="build a dataset's map caches now (import and demo start this in the "
+                                       "background; ATLAS_WARM=0 switches that off)")
+    warm.add_argument("--dataset", required=True)
+    warm.add_argument("--marker", type=Path, help=argparse.SUPPRESS)  # set by the background start
+    warm.set_defaults(run=_cmd_warm)
+
     # Handled in main() before parsing (its options are Streamlit's); listed here for --help.
     sub.add_parser("app", help="start the dashboard: streamlit run app.py, Streamlit options after it "
                               "(e.g. atlas app --server.port 8502)")
@@ -148,14 +154,18 @@ def _cmd_import(args: argparse.Namespace) -> int:
     from atlas.importing import import_file
     from store import Store
 
+    store = Store()
     outcome = import_file(
-        Store(), args.file, args.dataset, kind=args.kind, date_format=args.date_format,
+        store, args.file, args.dataset, kind=args.kind, date_format=args.date_format,
         boundary_set=args.boundaries, rejected_out=args.rejected_out, sheet=args.sheet,
     )
     if args.json:
         print(json.dumps(outcome.to_dict()))
     else:
         print(outcome.summary())
+    from atlas.warm import warm_after_import
+
+    warm_after_import(store, args.dataset, outcome)  # a user set: the first map of the new data need not build caches
     return 0 if outcome.rows_accepted > 0 or outcome.status == "already imported" else 1
 
 
@@ -243,7 +253,26 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from demo.dataset import ensure_demo_dataset
     from store import Store
 
-    print(f"demo dataset ready: {ensure_demo_dataset(Store())!r}")
+    print(f"demo dataset ready: {ensure_demo_dataset(Store())!r}")  # a shipped set: nothing to warm
+    return 0
+
+
+def _cmd_warm(args: argparse.Namespace) -> int:
+    import os
+    import time
+
+    from atlas.warm import run_locked, warm_dataset
+    from store import Store
+
+    if args.marker is not None:  # started in the background: say who we are, give way to the user's work
+        try:
+            args.marker.write_text(str(os.getpid()))
+            os.nice(10)
+        except OSError:
+            pass
+    t = time.perf_counter()
+    done = run_locked(lambda: warm_dataset(Store(), args.dataset, progress=print), marker=args.marker)
+    print(f"warmed {args.dataset!r}: {len(done)} views in {time.perf_counter() - t:.1f} s", flush=True)
     return 0
 
 

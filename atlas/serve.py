@@ -53,6 +53,15 @@ def _warm_inspect() -> None:
     inspect.getmodule(sys._getframe())
 
 
+def _warm_duckdb() -> None:
+    """DuckDB's one-off start in this process (~50 ms at the first connection, then a few ms each): made on an
+    in-memory database, so no store is opened or read here."""
+    import duckdb
+
+    with duckdb.connect(":memory:") as con:
+        con.execute("SELECT 1").fetchall()
+
+
 def _import_all() -> None:
     _warm_streamlit()  # first: set_page_config needs it before anything else
     for name in PRELOAD:
@@ -61,6 +70,10 @@ def _import_all() -> None:
         except Exception:  # noqa: BLE001  (the page that imports it shows the error with its message)
             return
     _warm_inspect()
+    try:
+        _warm_duckdb()
+    except Exception:  # noqa: BLE001  (the store's own open reports a broken DuckDB)
+        pass
 
 
 _started: threading.Thread | None = None
@@ -73,6 +86,8 @@ def preload_in_background() -> threading.Thread:
     `atlas app` calls it before the server starts; app.py calls it on every run, which covers a plain
     `streamlit run app.py`. Python's import lock makes other threads wait for a module, not re-import it.
     """
+    # Imports only, no data: also reading the store and boundary tables here was measured (the 5,000-LSOA
+    # map of benchmarks/browser.py, 5 first visits each) to delay the page's start 0.4 s and save its run 0.15 s.
     global _started
     with _start_lock:
         if _started is None:

@@ -73,6 +73,9 @@ def handle_import(data: bytes, file_name: str, options: ImportOptions, store: St
         csv = rejected.read_bytes() if rejected.is_file() else None
     # Rejected rows keep the user's original columns: hand them back, keep no copy on the server.
     summary.report.rejected_file = None
+    from atlas.warm import warm_after_import
+
+    warm_after_import(store, options.dataset, summary)  # as `atlas import` does: the map's caches, in the background
     return ImportDone(summary, csv)
 
 

@@ -44,16 +44,15 @@ def ensure_demo_dataset(store: Store) -> str:
     """
     from ingest import read_incident_file  # demo sits above ingest and store (docs/data-model.md)
 
-    existing = store.datasets()
-    row = existing[existing["name"].str.lower() == DEMO_DATASET.lower()]
-    if not row.empty:
-        if not bool(row["synthetic"].iloc[0]):
+    found = store.find_dataset(DEMO_DATASET)
+    if found is not None:
+        if not found["synthetic"]:
             raise StoreError(
-                f"a dataset named {row['name'].iloc[0]!r} exists but is not marked synthetic; "
+                f"a dataset named {found['name']!r} exists but is not marked synthetic; "
                 "rename or delete it to load the demo data"
             )
-        if int(row["n_imports"].iloc[0]) > 0:
-            return str(row["name"].iloc[0])
+        if found["n_imports"] > 0:
+            return found["name"]
     with tempfile.TemporaryDirectory(prefix="atlas-demo-") as tmp:
         path = write_demo_csv(Path(tmp) / DEMO_FILE_NAME)
         result = read_incident_file(
@@ -62,7 +61,7 @@ def ensure_demo_dataset(store: Store) -> str:
     if result.report.rows_rejected:
         # Every generated point lies strictly inside its LSOA, so a rejection is a bug, not data.
         raise RuntimeError(f"demo import rejected rows: {dict(result.report.reasons)}")
-    if row.empty:
+    if found is None:
         store.create_dataset(DEMO_DATASET, DEMO_BOUNDARY_SET, synthetic=True, description=demo_description())
     store.commit_import(DEMO_DATASET, result)
     return DEMO_DATASET

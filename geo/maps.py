@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -210,6 +210,7 @@ def _render(
     prefer_canvas: bool | None,
     attribution: str,
     outlines_url: str | None = None,
+    serve_tips: Callable[[str], str | None] | None = None,
 ) -> AtlasMap:
     """Offline folium map of `display` filled with `frame`'s FILL_PROP colours, tooltips and an HTML legend."""
     codes = frame[CODE].astype(str).tolist()  # display.table order: the order of the outlines
@@ -234,7 +235,8 @@ def _render(
     AreaOutlines(display.outlines, NO_DATA_COLOUR, key=display.key, url=outlines_url).add_to(base)
     base.get_root().header.add_child(Element(f"<style>{TOOLTIP_CSS}</style>"), name="atlas_tooltip_css")
     layer = folium.FeatureGroup(name=legend.title, control=False)
-    AreaStyle(display.key, fill_list, columns, labels).add_to(layer)
+    tips_url = serve_tips(AreaStyle.tips_json(display.key, columns)) if serve_tips is not None else None
+    AreaStyle(display.key, fill_list, columns, labels, tips_url=tips_url).add_to(layer)
     LegendLayer(legend.html).add_to(layer)
     shown = pd.DataFrame({"_code": codes, **{c: frame[c].to_numpy() for c in tooltip_cols}})
     return AtlasMap(assert_offline(base), layer, legend, fills, shown)
@@ -263,6 +265,7 @@ def build_choropleth(
     classes: Classes | None = None,
     legend_note: str | None = None,
     outlines_url: str | None = None,
+    serve_tips: Callable[[str], str | None] | None = None,
 ) -> AtlasMap:
     """Choropleth of `values[value_col]` over `areas` (joined on areas.code == values[key]).
 
@@ -271,7 +274,9 @@ def build_choropleth(
     Areas absent from `values` or with a missing value are drawn grey as "no data". Tooltips show
     `tooltip_cols` (default name, code, value). The map uses only the vendored Leaflet (geo.offline_assets).
     ``outlines_url``: where the page fetches ``display.outlines`` (the app serves them from the Streamlit
-    server, so reruns do not resend them); None inlines them (a standalone HTML file).
+    server, so reruns do not resend them); None inlines them (a standalone HTML file). ``serve_tips`` (the
+    app) takes the tooltip table as JSON text and returns the URL it is served at, which the page fetches
+    after drawing the colours; None (or a None URL) inlines the tooltips.
     """
     display = _display(areas, tolerance_m)
     frame, tooltip_cols = _frame_for(display.table, values, value_col, tooltip_cols, key)
@@ -284,7 +289,7 @@ def build_choropleth(
     if (cls < 0).any():
         labels, colours = [*labels, "no data"], (*colours, NO_DATA_COLOUR)
     legend = Legend(legend_title or value_col, tuple(labels), tuple(colours), legend_note)
-    return _render(display, frame, tooltip_cols, aliases, legend, prefer_canvas, attribution, outlines_url)
+    return _render(display, frame, tooltip_cols, aliases, legend, prefer_canvas, attribution, outlines_url, serve_tips)
 
 
 def build_categorical_map(
@@ -302,6 +307,7 @@ def build_categorical_map(
     attribution: str = "",
     legend_note: str | None = None,
     outlines_url: str | None = None,
+    serve_tips: Callable[[str], str | None] | None = None,
 ) -> AtlasMap:
     """Map of a categorical column (LISA cluster, Gi* bin label, emerging hot spot category) in fixed colours.
 
@@ -319,7 +325,7 @@ def build_categorical_map(
     if (~known).any():
         labels, legend_colours = [*labels, "no data"], [*legend_colours, NO_DATA_COLOUR]
     legend = Legend(legend_title or value_col, tuple(labels), tuple(legend_colours), legend_note)
-    return _render(display, frame, tooltip_cols, aliases, legend, prefer_canvas, attribution, outlines_url)
+    return _render(display, frame, tooltip_cols, aliases, legend, prefer_canvas, attribution, outlines_url, serve_tips)
 
 
 def small_multiples_png(

@@ -345,6 +345,31 @@ class Store:
         return {k: (None if v is pd.NaT or (not isinstance(v, str) and pd.isna(v)) else v)
                 for k, v in row.items()}
 
+    def find_dataset(self, name: str) -> dict[str, Any] | None:
+        """The dataset whose name matches case-insensitively: {name, boundary_set, synthetic, n_imports}; None if none.
+
+        One look-up, not datasets()'s summary of every stored count (the app's first run asks it).
+        """
+        row = self._read_one(
+            "SELECT d.name, d.boundary_set, d.synthetic, (SELECT count(*) FROM imports i WHERE i.dataset = d.name) "
+            "FROM datasets d WHERE lower(d.name) = lower(?)", [name])
+        return None if row is None else {"name": str(row[0]), "boundary_set": str(row[1]), "synthetic": bool(row[2]),
+                                         "n_imports": int(row[3])}
+
+    def dataset_version(self, name: str) -> tuple | None:
+        """What a dataset's counts are: (store path, created_at, its imports as (id, sha256, rows added)); None if unknown.
+
+        Counts change only by an import (commit_import adds rows under a new import id) or with the dataset
+        (delete_dataset), so this names one dataset's data whatever else is written to the store: a cache of
+        that dataset keyed on it survives imports into other datasets (Store.cache_token does not).
+        """
+        row = self._read_one(
+            "SELECT d.created_at::VARCHAR, (SELECT list([i.import_id::VARCHAR, i.sha256, i.rows_added::VARCHAR] "
+            "ORDER BY i.import_id) FROM imports i WHERE i.dataset = d.name) FROM datasets d WHERE d.name = ?", [name])
+        if row is None:
+            return None
+        return str(self.path.resolve()), str(row[0]), tuple(tuple(i) for i in (row[1] or []))
+
     def delete_dataset(self, name: str) -> None:
         """Remove a dataset with its counts and import log; the deletion is logged in events()."""
         with cow.writer_lock(self.path):

@@ -15,6 +15,9 @@ from geo.schema import shared_data_dir
 settings.register_profile("ci", derandomize=True, database=None)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+# No background warm-up after the test suite's imports (atlas.warm): hundreds of short-lived stores, each
+# warmed by a process of its own, would slow every test on two cores. tests/test_warm.py switches it on.
+os.environ["ATLAS_WARM"] = "0"
 
 
 @pytest.fixture(autouse=True)

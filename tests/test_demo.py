@@ -232,6 +232,11 @@ class _FakeStore:
     def datasets(self) -> pd.DataFrame:
         return self.rows
 
+    def find_dataset(self, name: str) -> dict | None:
+        row = self.rows[self.rows["name"].str.lower() == name.lower()]
+        return None if row.empty else {"name": str(row["name"].iloc[0]), "synthetic": bool(row["synthetic"].iloc[0]),
+                                       "n_imports": int(row["n_imports"].iloc[0])}
+
     def create_dataset(self, *args: object, **kwargs: object) -> str:
         self.calls.append("create")
         return DEMO_DATASET

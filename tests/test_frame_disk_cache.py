@@ -1,7 +1,8 @@
 """Analysis frames cached on disk (atlas.analyses, $ATLAS_HOME/cache/frames): a second process of the same
 selection reads the frame instead of rebuilding it; the frame read back equals the built one in every field
-and dtype, and the services give the same tables; any write to the store, a changed population or boundary
-file, another selection or another builder gets a new frame; a broken file is rebuilt, never trusted."""
+and dtype, and the services give the same tables; an import into the dataset, a changed population or boundary
+file, another selection or another builder gets a new frame, an import into another dataset does not; a broken
+file is rebuilt, never trusted."""
 
 from __future__ import annotations
 
@@ -39,8 +40,9 @@ def _small_frames_too(monkeypatch):
 
 
 def _files() -> list[Path]:
+    """The frame files (not the coded counts and version notes written beside them)."""
     d = analyses.frame_cache_dir()
-    return sorted(d.glob("*.npz")) if d.exists() else []
+    return sorted(p for p in d.glob("*.npz") if not p.name.startswith(("coded-", "versions-"))) if d.exists() else []
 
 
 def _counts_csv(path: Path, seed: int, months: list[str] = MONTHS, repeats: bool = False) -> Path:
@@ -161,6 +163,44 @@ def test_a_write_to_the_store_gets_a_new_frame(store, tmp_path):
     assert len(two.periods) == len(one.periods) + 1 and len(_files()) == 2
 
 
+def test_an_import_into_another_dataset_keeps_this_ones_frame(store, tmp_path, monkeypatch):
+    """The disk key is the dataset's version (Store.dataset_version), not the whole store file's: the warm-up
+    after an import (atlas.warm) stays valid when the user imports something else next."""
+    built = analyses.load_frame(store, DATASET, "lsoa", "month")
+    before = store.dataset_version(DATASET)
+    import_file(store, _counts_csv(tmp_path / "other.csv", seed=3), "another dataset", boundary_set=SET,
+                rejected_out=tmp_path / "rej3.csv")
+    assert store.dataset_version(DATASET) == before
+    analyses.frame_cache.clear()
+    _no_build(monkeypatch)
+    _assert_same_frame(built, analyses.load_frame(store, DATASET, "lsoa", "month"))
+
+
+def test_the_dataset_version_names_its_imports_and_a_recreated_dataset_differs(store, tmp_path):
+    v1 = store.dataset_version(DATASET)
+    n_rows = len(pd.read_csv(tmp_path / "counts.csv"))
+    assert v1[0] == str(store.path.resolve()) and len(v1[2]) == 1 and v1[2][0][2] == str(n_rows)
+    store.delete_dataset(DATASET)
+    assert store.dataset_version(DATASET) is None
+    import_file(store, tmp_path / "counts.csv", DATASET, boundary_set=SET, rejected_out=tmp_path / "rej4.csv")
+    v2 = store.dataset_version(DATASET)
+    assert v2 != v1 and v2[2][0][1] == v1[2][0][1]  # the same file (sha256) again: a new import id and time
+
+
+def test_an_import_while_a_frame_is_built_is_not_written_under_the_old_version(store, tmp_path, monkeypatch):
+    real = analyses._build_frame
+
+    def build_while_importing(*args, **kwargs):
+        frame = real(*args, **kwargs)
+        import_file(store, _counts_csv(tmp_path / "late.csv", seed=5, months=["2024-01"]), DATASET,
+                    rejected_out=tmp_path / "rej5.csv")
+        return frame
+
+    monkeypatch.setattr(analyses, "_build_frame", build_while_importing)
+    analyses.load_frame(store, DATASET, "lsoa", "month")
+    assert _files() == []
+
+
 def test_a_changed_population_file_gets_a_new_frame(store, user_set):
     one = analyses.load_frame(store, DATASET, "lsoa", "month")
     pop = pd.read_csv(user_set, dtype={"code": str})
@@ -193,7 +233,7 @@ def test_a_broken_or_foreign_file_is_rebuilt_not_trusted(store):
     again = analyses.load_frame(store, DATASET, "lsoa", "month")
     _assert_same_frame(built, again)
     # A whole file written for another key (a digest collision, a copied file) is refused too.
-    key = (store.cache_token(), DATASET, "lsoa", "quarter", None, "total", None)
+    key = (store.dataset_version(DATASET), DATASET, "lsoa", "quarter", None, "total", None)
     assert analyses._load_disk_frame(path, key) is None
 
 
@@ -260,3 +300,55 @@ def test_counts_are_stored_narrow_and_read_back_as_int64():
         np.testing.assert_array_equal(narrow.astype(np.int64), cube)
     negative = np.array([[-1, 3]], dtype=np.int64)
     assert analyses._narrow_counts(negative).dtype == np.int64
+
+
+def test_coded_counts_are_cached_on_disk_and_read_back_equal(store, tmp_path, monkeypatch):
+    """The sidebar's read (grains, periods, categories, coverage): from disk in a new process, field for field."""
+    import store.coded as coded_module
+
+    _, built = analyses._coded_counts(store, DATASET, None)
+    assert len(list(analyses.frame_cache_dir().glob("coded-*.npz"))) == 1
+    analyses.frame_cache.clear()
+    with monkeypatch.context() as m:
+        m.setattr(coded_module, "read_coded_counts", lambda *a: pytest.fail("read from the store"))
+        bs_name, read = analyses._coded_counts(store, DATASET, None)
+    assert bs_name == SET
+    for name in ("area", "level", "period", "grain", "category", "count", "repeat"):
+        a, b = getattr(built, name), getattr(read, name)
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    assert list(built.area_codes) == list(read.area_codes) and read.area_codes.dtype == object
+    for name in ("levels", "periods", "grains", "categories"):
+        assert getattr(built, name) == getattr(read, name)
+    import_file(store, _counts_csv(tmp_path / "more.csv", seed=6, months=["2024-01"]), DATASET,
+                rejected_out=tmp_path / "rej6.csv")
+    analyses.frame_cache.clear()
+    assert "2024-01" in analyses._coded_counts(store, DATASET, None)[1].periods  # a new import: read again
+
+
+def test_coded_counts_with_repeat_victims_come_back_exactly(tmp_path, user_set):
+    s = Store()
+    import_file(s, _counts_csv(tmp_path / "rep.csv", seed=8, repeats=True), "with repeats", boundary_set=SET,
+                rejected_out=tmp_path / "rej.csv")
+    _, built = analyses._coded_counts(s, "with repeats", None)
+    assert not np.isnan(built.repeat).all()
+    analyses.frame_cache.clear()
+    _, read = analyses._coded_counts(s, "with repeats", None)
+    assert read is not built
+    np.testing.assert_array_equal(read.repeat, built.repeat)
+    np.testing.assert_array_equal(read.count, built.count)
+    assert read.count.dtype == np.int64 and read.area.dtype == np.int32 and read.repeat.dtype == np.float64
+
+
+def test_the_dataset_version_is_remembered_per_store_file_version(store, tmp_path, monkeypatch):
+    """A second process asks DuckDB nothing to find its frame: the version is noted per store token."""
+    analyses.load_frame(store, DATASET, "lsoa", "month")
+    analyses.frame_cache.clear()
+    with monkeypatch.context() as m:
+        m.setattr(Store, "dataset_version", lambda self, name: pytest.fail("asked the store"))
+        _no_build(m)
+        analyses.load_frame(store, DATASET, "lsoa", "month")
+    import_file(store, _counts_csv(tmp_path / "next.csv", seed=9, months=["2024-02"]), DATASET,
+                rejected_out=tmp_path / "rej9.csv")  # a new store file: its versions are asked afresh
+    analyses.frame_cache.clear()
+    assert "2024-02" in analyses.load_frame(store, DATASET, "lsoa", "month").periods

@@ -95,14 +95,27 @@ def test_the_outlines_cover_the_areas_of_the_rates_table(store_key, demo_dataset
 
 
 @pytest.mark.parametrize("level, grain", [("lsoa", "month"), ("ward", "fy"), ("lad", "quarter")])
-def test_coverage_from_the_cells_equals_coverage_from_the_rolled_table(store_key, demo_dataset, level, grain):
+def test_the_area_filter_offers_the_authorities_with_incidents_in_the_order_of_their_areas(store_key, demo_dataset,
+                                                                                          level, grain):
+    """lad_options from the frame: the authorities of the areas with a positive count in the stored rows, as the
+    unfiltered analysis keeps them (checked here from the tidy stored counts and the boundary table)."""
+    from analysis.periods import can_convert
+    from boundaries.hierarchy import parent_map
     from boundaries.load import load_area_table
+    from store import Store
     from views import _cache
 
     name, bset = demo_dataset
-    all_areas = load_area_table(level, bset)
-    codes = _cache._rolled(store_key, name, bset, level, grain)[0]["area_code"].unique()
-    with_data = all_areas[all_areas["code"].isin(codes)]
-    expected = None if all_areas["lad_code"].isna().all() else tuple(sorted(pd.unique(with_data["lad_code"].dropna())))
-    _cache.coverage.clear()
-    assert _cache.coverage(store_key, name, bset, level, grain) == expected
+    stored = Store(store_key[0]).counts(name)
+    stored = stored[stored["count"] > 0]
+    assert stored["grain"].map(lambda g: can_convert(g, grain)).all()
+    table = load_area_table(level, bset)
+    codes = stored[stored["level"] == "lsoa"]["area_code"].astype(str)
+    if level != "lsoa":
+        codes = codes.map(parent_map("lsoa", level, bset))
+    lads_with_incidents = set(table.loc[table["code"].isin(set(codes)), "lad_code"])
+    expected = table[table["lad_code"].isin(lads_with_incidents)].drop_duplicates("lad_code")
+    _cache.lad_options.clear()
+    got = _cache.lad_options(store_key, name, bset, level, grain)
+    assert list(got.items()) == list(zip(expected["lad_code"], expected["lad_name"]))
+    assert set(got) == {"E06000047", "E06000005"}  # County Durham and Darlington: the demo's two authorities

@@ -291,14 +291,35 @@ def test_outlines_inline_as_json_or_fetched_from_a_url(lsoa):
     darl = lsoa[lsoa["lad_code"] == DARLINGTON].head(20)
     shown = display_areas(darl)
     inline = _html(build_choropleth(shown, _counts(darl), COUNT))
-    assert "JSON.parse(" in inline and _js_string(shown.outlines) in inline and "fetch(" not in inline
+    assert "JSON.parse(" in inline and _js_string(shown.outlines) in inline and "atlasFetchJson(url)" not in inline
     assert json.loads(json.loads(_js_string('{"a":"</script>"}'))) == {"a": "</script>"}
     assert "</script>" not in _js_string('{"a":"</script>"}')
     url = "/media/0123abcd.json"
     fetched = build_choropleth(shown, _counts(darl), COUNT, outlines_url=url)
     page = _html(fetched)
-    assert "fetch(url" in page and json.dumps(url) in page and json.dumps(shown.key) in page
+    assert "atlasFetchJson(url)" in page and json.dumps(url) in page and json.dumps(shown.key) in page
     assert shown.outlines not in page and _js_string(shown.outlines) not in page
+
+
+def test_tooltips_inline_or_served_as_a_file_the_page_fetches(lsoa):
+    """With serve_tips (the app) the style script carries colours only; the served JSON holds the outlines' key
+    and every tooltip column in outline order, as the inline arrays would; a None URL falls back to inline."""
+    darl = lsoa[lsoa["lad_code"] == DARLINGTON].head(20).reset_index(drop=True)
+    shown = display_areas(darl)
+    counts = _counts(darl)
+    inline = build_choropleth(shown, counts, COUNT, [NAME, CODE, COUNT])
+    served: list[str] = []
+    fetched = build_choropleth(shown, counts, COUNT, [NAME, CODE, COUNT],
+                               serve_tips=lambda text: served.append(text) or "/media/tips.gz")
+    page, inline_page = _html(fetched), _html(inline)
+    data = json.loads(served[0])
+    assert data["key"] == shown.key
+    names = list(shown.table[NAME].astype(str))
+    assert data["columns"][0] == names and data["columns"][1] == list(shown.table[CODE].astype(str))
+    assert all(json.dumps(n) in inline_page for n in names)
+    assert not any(json.dumps(n) in page for n in names) and json.dumps("/media/tips.gz") in page
+    no_server = _html(build_choropleth(shown, counts, COUNT, [NAME, CODE, COUNT], serve_tips=lambda text: None))
+    assert all(json.dumps(n) in no_server for n in names)  # no URL: inline, as standalone
 
 
 def test_legend_and_tooltip_labels_from_user_names_are_escaped(lsoa):

@@ -457,3 +457,13 @@ def test_first_import_creates_its_dataset_in_the_same_transaction(monkeypatch: p
     assert out.status == "imported"
     info = s.dataset("new one")
     assert info["synthetic"] is True and info["total_count"] == counts["count"].sum()
+
+
+def test_find_dataset_matches_case_insensitively_and_counts_imports(tmp_path):
+    from store import Store
+
+    s = Store(tmp_path / "s.duckdb")
+    assert s.find_dataset("Mine") is None
+    s.create_dataset("Mine", "ons2011-ne-medway", synthetic=True)
+    assert s.find_dataset("mINE") == {"name": "Mine", "boundary_set": "ons2011-ne-medway", "synthetic": True,
+                                      "n_imports": 0}

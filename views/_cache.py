@@ -7,7 +7,7 @@ atomically on every write (copy-on-write), so a new mtime means new data and a f
 
 from __future__ import annotations
 
-from pathlib import Path
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import geopandas as gpd
@@ -16,12 +16,13 @@ import pandas as pd
 import streamlit as st
 
 from analysis.periods import can_convert, convert_periods, period_sort_key
-from analysis.cube import CodedCounts, roll_up_cells
-from boundaries.load import load_area_table, load_areas
+from analysis.cube import CodedCounts
+from boundaries.load import load_areas
 from boundaries.registry import get_boundary_set
 from geo.schema import (
     AREA_CODE, CATEGORY, CODE, COUNT, GRAIN, GRAINS, LAD_CODE, LAD_NAME, PERIOD, POPULATION, AtlasError,
 )
+from atlas.outlines import isin_codes, selection_outlines
 from store.store import Store, default_store_path
 
 if TYPE_CHECKING:
@@ -31,10 +32,7 @@ if TYPE_CHECKING:
 StoreKey = tuple[str, int]
 
 
-def _isin(values: pd.Series, unique: object) -> np.ndarray:
-    """values.isin(unique) for unique codes, by a hash lookup: Series.isin on arrow strings converts every
-    value in Python (~0.06 s for England's 33,000 LSOAs against 5,000 codes, 10x this)."""
-    return pd.Index(unique).get_indexer(values) >= 0
+_isin = isin_codes  # one hash lookup for code membership (atlas.outlines)
 
 
 def store_key() -> StoreKey:
@@ -102,64 +100,10 @@ def period_options(key: StoreKey, dataset: str, grain: str) -> list[str]:
     return [str(labels[i]) for i in order]
 
 
-@st.cache_resource(show_spinner="Counting…", max_entries=8)
-def _cells(key: StoreKey, dataset: str, boundary_set: str, level: str, grain: str):
-    """analysis.cube.roll_up_cells of the stored counts at level x grain (read-only)."""
-    return roll_up_cells(_coded(key, dataset), level, grain, boundary_set=boundary_set)
-
-
-@st.cache_resource(show_spinner="Counting…", max_entries=8)
-def _rolled(key: StoreKey, dataset: str, boundary_set: str, level: str, grain: str) -> tuple[pd.DataFrame, int]:
-    """(counts at level x grain summed over categories [area_code, period, count], incidents excluded)."""
-    cells = _cells(key, dataset, boundary_set, level, grain)
-    summed = pd.DataFrame({
-        AREA_CODE: pd.Series(cells.area_codes[cells.area], dtype="str"),
-        PERIOD: pd.Series(np.asarray(cells.periods, dtype=object)[cells.period], dtype="str"),
-        COUNT: cells.count,
-    })
-    return summed, int(cells.excluded[COUNT].sum())
-
-
-@st.cache_data(show_spinner=False)
-def coverage(key: StoreKey, dataset: str, boundary_set: str, level: str, grain: str) -> tuple[str, ...] | None:
-    """Local authorities the dataset has counts in (any period), or None when the set has no lad_code.
-
-    The map shows whole authorities: every area of a covered authority, zero or not, and no others.
-    """
-    all_areas = load_area_table(level, boundary_set)  # codes and authorities only: no polygons to read
-    # Unique codes first: isin against every area x period row of arrow strings costs ~0.2 s. The codes
-    # _rolled's table holds, from the cells (without building its 360,000 rows of text for 5,000 areas).
-    cells = _cells(key, dataset, boundary_set, level, grain)
-    codes = pd.unique(np.asarray(cells.area_codes, dtype=object)[np.unique(cells.area)])
-    with_data = all_areas[_isin(all_areas[CODE], codes)]
-    lads = with_data[LAD_CODE].dropna()
-    if all_areas[LAD_CODE].isna().all():
-        return None
-    return tuple(sorted(pd.unique(lads)))
-
-
 @st.cache_resource(show_spinner="Loading boundaries…")
 def map_areas(level: str, boundary_set: str, lad_codes: tuple[str, ...] | None) -> gpd.GeoDataFrame:
     """Boundaries of one level in the given local authorities (read-only: never mutate)."""
     return load_areas(level, boundary_set, lad_codes=lad_codes)
-
-
-def excluded_incidents(key: StoreKey, dataset: str, boundary_set: str, level: str, grain: str) -> int:
-    """Incidents the roll-up had to leave out (e.g. stored at a coarser level than `level`)."""
-    return _rolled(key, dataset, boundary_set, level, grain)[1]
-
-
-@st.cache_data(show_spinner=False)
-def area_counts(
-    key: StoreKey, dataset: str, boundary_set: str, level: str, grain: str, period: str
-) -> pd.DataFrame:
-    """Incidents per mapped area in one period, all categories: area_code, count (int64), one row per area."""
-    summed, _ = _rolled(key, dataset, boundary_set, level, grain)
-    totals = summed[summed[PERIOD] == period].groupby(AREA_CODE, sort=False)[COUNT].sum()
-    codes = map_areas(level, boundary_set, coverage(key, dataset, boundary_set, level, grain))[CODE]
-    # An area with no stored row had no recorded incidents in the period: an explicit zero.
-    filled = totals.reindex(codes.astype(str).to_numpy(), fill_value=0).astype("int64")
-    return pd.DataFrame({AREA_CODE: filled.index.astype(str), COUNT: filled.to_numpy()})
 
 
 @st.cache_data(show_spinner=False)
@@ -170,16 +114,19 @@ def categories(key: StoreKey, dataset: str) -> tuple[str, ...]:
 
 @st.cache_data(show_spinner=False)
 def lad_options(key: StoreKey, dataset: str, boundary_set: str, level: str, grain: str) -> dict[str, str]:
-    """Local authorities the area filter offers (code -> name): those the dataset covers at `level`."""
+    """Local authorities the area filter offers (code -> name): those with incidents in the data at `level`.
+
+    Exactly the authorities a map with no filter shows (atlas.analyses._lad_scope), from that selection's
+    analysis frame (cached on disk for a large dataset): no boundary table or roll-up of the stored counts
+    is read for the sidebar. In the order of their first area code, as the frame holds them.
+    """
+    from atlas.analyses import load_frame
+
     try:
-        lads = coverage(key, dataset, boundary_set, level, grain)
+        f = load_frame(Store(key[0]), dataset, level, grain)
     except AtlasError:
         return {}
-    if not lads:
-        return {}
-    # The attribute table, not map_areas: the same rows in the same order, without decoding ~5,000 polygons
-    # (0.6 s for a force-sized area) just to list authority names in the sidebar.
-    table = load_area_table(level, boundary_set, lad_codes=lads)[[LAD_CODE, LAD_NAME]].drop_duplicates(LAD_CODE)
+    table = f.areas[[LAD_CODE, LAD_NAME]].dropna(subset=[LAD_CODE]).drop_duplicates(LAD_CODE)
     return dict(zip(table[LAD_CODE].astype(str), table[LAD_NAME].astype(str)))
 
 
@@ -419,20 +366,8 @@ def display_areas(key: StoreKey, sel: Selection) -> DisplayAreas:
     For a user boundary set also cached on disk (geo.display_cache: keyed by the boundary file's version,
     the level and the codes in order), so a new server process reads them instead of simplifying again.
     """
-    from geo.display_areas import display_areas as build
-
-    bs = get_boundary_set(sel.boundary_set)
-    if bs.shipped or bs.path is None or not Path(bs.path).is_file():  # small shipped sets: built in ms
-        return build(selection_areas(key, sel))
-    from geo import display_cache
-
-    # The codes selection_areas keeps, in its order, from the attribute table (no polygons decoded).
-    table = load_area_table(sel.level, sel.boundary_set)
-    codes = table[CODE].astype(str)
-    codes = codes[_isin(codes, _selection_codes(key, sel))].tolist()
-    boundary = (repr(bs), display_cache.file_version(bs.path))
-    return display_cache.cached(display_cache.cache_key(boundary, sel.level, codes, None),
-                                lambda: build(selection_areas(key, sel)))
+    return selection_outlines(sel.boundary_set, sel.level, _selection_codes(key, sel),
+                              polygons=lambda: selection_areas(key, sel))
 
 
 def outlines_url(areas: DisplayAreas) -> str | None:
@@ -443,16 +378,49 @@ def outlines_url(areas: DisplayAreas) -> str | None:
     named by its content (the same URL for every session showing these areas) and Streamlit drops it
     once no session's latest run added it. None without a running server (AppTest, bare mode): inline.
     """
+    return served_json(gzipped_outlines(areas.outlines), "atlas.map_outlines")
+
+
+def tips_url(tips: str) -> str | None:
+    """URL of the map's tooltip table (geo.map_layers.AreaStyle.tips_json) for this run, or None (inline).
+
+    Outside the script's websocket message: the page fetches it after drawing the colours, so the first
+    draw and each period change do not wait for ~0.3 MB of tooltip text for 5,000 areas.
+    """
+    return served_json(_gzip(tips), "atlas.map_tips")
+
+
+def served_json(packed: bytes, coordinates: str) -> str | None:
+    """Serve gzipped JSON bytes as a Streamlit media file of this run; its URL, or None without a server."""
     from streamlit import runtime
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
     if not runtime.exists() or get_script_run_ctx() is None:
         return None
     try:
-        return runtime.get_instance().media_file_mgr.add(
-            areas.outlines.encode(), "application/json", coordinates="atlas.map_outlines")
-    except Exception:  # noqa: BLE001  (no media storage: the outlines go inline, as before)
+        return runtime.get_instance().media_file_mgr.add(packed, OUTLINES_MIMETYPE, coordinates=coordinates)
+    except Exception:  # noqa: BLE001  (no media storage: the data goes inline, as before)
         return None
+
+
+OUTLINES_MIMETYPE = "application/gzip"  # geo.map_layers unpacks it in the page (atlasFetchJson)
+
+
+@lru_cache(maxsize=8)
+def gzipped_outlines(outlines: str) -> bytes:
+    """The outlines gzipped once (level 1, no timestamp: the same bytes, so the same URL, every time).
+
+    Streamlit's server gzips a JSON media file at level 9 on every request: ~0.3 s for the 0.86 MB of
+    5,000 LSOAs, on the first visit's critical path. Served as application/gzip it goes as it is (Starlette
+    leaves that type alone), 0.34 MB made in ~10 ms, and the page unpacks it (DecompressionStream).
+    """
+    return _gzip(outlines)
+
+
+def _gzip(text: str) -> bytes:
+    import gzip
+
+    return gzip.compress(text.encode(), compresslevel=1, mtime=0)  # no timestamp: the same text, the same bytes
 
 
 @st.cache_data(show_spinner=False)
@@ -512,14 +480,15 @@ def _all_period_values(key: StoreKey, sel: Selection, measure: str) -> pd.Series
     from atlas.analyses import load_frame
 
     f = load_frame(Store(key[0]), **_args(sel))
-    counts = f.counts
+    # The cube itself, not the tidy counts table (~0.1 s of text columns for 5,000 areas x 72 months):
+    # ravel() is the table's area-major order.
+    counts = f.cube.ravel().astype(np.int64)
     if measure == "count":
-        return counts[COUNT].reset_index(drop=True).rename(VALUE)
-    k = len(counts) // max(len(f.areas), 1)
+        return pd.Series(counts, name=VALUE)
+    k = len(f.periods)
     pop = (np.repeat(f.population.to_numpy(dtype=float), k) if f.population is not None
            else np.full(len(counts), np.nan))
-    count = counts[COUNT].to_numpy(dtype=float, na_value=np.nan)
-    return pd.Series(count / np.where(pop > 0, pop, np.nan) * PER, name=VALUE)
+    return pd.Series(counts.astype(float) / np.where(pop > 0, pop, np.nan) * PER, name=VALUE)
 
 
 @st.cache_data(show_spinner=False)

@@ -102,11 +102,11 @@ note = " ".join(filter(None, [publication_note(now) if frame.publication else No
 if categorical:
     fmap = build_categorical_map(areas, now, _cache.VALUE, COLOURS[measure], tips, aliases=aliases,
                                  legend_title=title, attribution=MAP_ATTRIBUTION, legend_note=note,
-                                 outlines_url=outlines_url)
+                                 outlines_url=outlines_url, serve_tips=_cache.tips_url)
 else:
     fmap = build_choropleth(areas, now, _cache.VALUE, tips, aliases=aliases, palette=palette, classes=classes,
                             legend_title=title, attribution=MAP_ATTRIBUTION, legend_note=note,
-                            outlines_url=outlines_url)
+                            outlines_url=outlines_url, serve_tips=_cache.tips_url)
 # The legend in words (also what a screen reader gets): each class or category with its number of areas.
 if categorical:
     tally = now[_cache.VALUE].value_counts()
@@ -150,7 +150,8 @@ def _download_image() -> None:
 
 # The outlines (fmap.base) are the same for every period and measure of these areas, so st_folium keeps
 # its map and only swaps the colours, tooltips and legend (fmap.layer): no reload, pan and zoom kept.
-# The outlines themselves travel once, as a file the page fetches (outlines_url), not in every rerun.
+# The outlines themselves travel once, as a file the page fetches (outlines_url), not in every rerun; the
+# tooltips of each run are a file too (tips_url), fetched once the colours are drawn.
 # Click-only return values: panning and zooming do not rerun the script.
 clicked = st_folium(fmap.base, key="map-explorer", feature_group_to_add=fmap.layer, height=520,
                     use_container_width=True, returned_objects=["last_active_drawing"])

@@ -266,7 +266,7 @@ def _cmd_warm(args: argparse.Namespace) -> int:
 
     if args.marker is not None:  # started in the background: say who we are, give way to the user's work
         try:
-            args.marker.write_text(str(os.getpid()))
+            args.marker.write_text(f"{os.getpid()}\n{args.dataset}")
             os.nice(10)
         except OSError:
             pass

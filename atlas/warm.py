@@ -105,39 +105,51 @@ def run_locked(work: Callable[[], Any], marker: Path | None = None) -> Any:
             marker.unlink(missing_ok=True)
 
 
-def _running(marker: Path) -> bool:
-    """Whether the warm-up of `marker` (its text: the process id, once started) is still running."""
+def _marker(marker: Path) -> tuple[str, str] | None:
+    """(process id or "" while it starts, dataset) of a running warm-up's marker; None when it is not running.
+
+    The marker's first line is the process id (written by the child once Python is up), the second the dataset.
+    """
     try:
-        text = marker.read_text().strip()
+        pid, _, dataset = marker.read_text().partition("\n")
         age = time.time() - marker.stat().st_mtime
     except OSError:
-        return False
-    if not text:
-        return age < 30  # its process is starting (it writes its id once Python is up)
+        return None
+    pid = pid.strip()
+    if not pid:
+        return (pid, dataset.strip()) if age < 30 else None  # its process is starting
     try:
-        os.kill(int(text), 0)
+        os.kill(int(pid), 0)
     except (ValueError, ProcessLookupError):
-        return False  # the process is gone (killed before it could remove its marker)
+        return None  # the process is gone (killed before it could remove its marker)
     except PermissionError:
-        return True
-    return True
+        pass
+    return pid, dataset.strip()
 
 
-def wait_for_warm_up(timeout: float = 300) -> bool:
-    """Wait until every started warm-up has finished (True), or `timeout` seconds passed (False)."""
+def warming(dataset: str | None = None) -> bool:
+    """Whether a warm-up (of `dataset`, or of any dataset) is running; markers of killed ones are removed."""
+    folder = warm_dir()
+    if not folder.is_dir():
+        return False
+    found = False
+    for marker in folder.glob("*.pending"):
+        state = _marker(marker)
+        if state is None:
+            marker.unlink(missing_ok=True)  # left by a warm-up that was killed
+        elif dataset is None or state[1] in ("", dataset):
+            found = True
+    return found
+
+
+def wait_for_warm_up(timeout: float = 300, dataset: str | None = None) -> bool:
+    """Wait until no warm-up (of `dataset`, or any) is running (True), or `timeout` seconds passed (False)."""
     deadline = time.monotonic() + timeout
-    while True:
-        running = False
-        for marker in warm_dir().glob("*.pending"):
-            if _running(marker):
-                running = True
-            else:
-                marker.unlink(missing_ok=True)  # left by a warm-up that was killed
-        if not running:
-            return True
+    while warming(dataset):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.05)
+    return True
 
 
 def warm_after_import(store: Any, dataset: str, outcome: Any) -> subprocess.Popen | None:
@@ -166,7 +178,7 @@ def start_background_warm(dataset: str) -> subprocess.Popen | None:
     folder = warm_dir()
     folder.mkdir(parents=True, exist_ok=True)
     marker = folder / f"{uuid.uuid4().hex}.pending"
-    marker.write_text("")  # the child writes its process id here, and removes the file when it ends
+    marker.write_text(f"\n{dataset}")  # the child puts its process id first, and removes the file when it ends
     with open(folder / "warm.log", "a") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "atlas", "warm", "--dataset", dataset, "--marker", str(marker)],
@@ -176,4 +188,4 @@ def start_background_warm(dataset: str) -> subprocess.Popen | None:
 
 
 __all__ = ["MAX_WARM_OUTLINES", "WARM_GRAINS", "enabled", "run_locked", "start_background_warm", "wait_for_warm_up",
-           "warm_after_import", "warm_dataset", "warm_dir"]
+           "warm_after_import", "warm_dataset", "warm_dir", "warming"]

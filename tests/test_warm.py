@@ -182,3 +182,32 @@ def test_an_upload_in_the_app_starts_the_warm_up_for_a_user_set_only(user_counts
     shipped_csv = shipped.to_csv(index=False).encode()
     handle_import(shipped_csv, "shipped.csv", ImportOptions("on the shipped set"))
     assert started == [DATASET]
+
+
+def test_a_warm_up_is_known_by_its_dataset_and_ends_when_its_process_does():
+    folder = warm.warm_dir()
+    folder.mkdir(parents=True)
+    (folder / "a.pending").write_text(f"{os.getpid()}\nalpha")  # running: this process
+    starting = folder / "b.pending"
+    starting.write_text("\nbeta")  # its process is starting
+    assert warm.warming() and warm.warming("alpha") and warm.warming("beta") and not warm.warming("gamma")
+    assert warm.wait_for_warm_up(timeout=0.2, dataset="gamma")
+    assert not warm.wait_for_warm_up(timeout=0.2, dataset="alpha")
+    old = 60.0
+    os.utime(starting, (os.path.getmtime(starting) - old, os.path.getmtime(starting) - old))
+    assert not warm.warming("beta") and not starting.exists()  # never started: given up after 30 s
+
+
+def test_the_sidebar_waits_for_its_datasets_warm_up_only(monkeypatch):
+    """views._frame: a running warm-up of the shown dataset is awaited (bounded); another dataset's is not."""
+    from views import _frame
+
+    waited: list[tuple] = []
+    monkeypatch.setattr(warm, "wait_for_warm_up", lambda timeout, dataset: waited.append((timeout, dataset)))
+    folder = warm.warm_dir()
+    folder.mkdir(parents=True)
+    (folder / "a.pending").write_text(f"{os.getpid()}\nalpha")
+    _frame._await_warm_up("beta")
+    assert waited == []
+    _frame._await_warm_up("alpha")
+    assert waited == [(_frame.WARM_WAIT_S, "alpha")] and _frame.WARM_WAIT_S <= 10

@@ -153,6 +153,19 @@ def _select(label: str, options: list, default, key: str, what: str, **kwargs):
     return st.selectbox(label, options, key=key, **kwargs)
 
 
+WARM_WAIT_S = 10.0  # at most: a warm-up that takes longer (or hangs) leaves the page to build what it needs
+
+
+def _await_warm_up(dataset: str) -> None:
+    """Opened right after an import: let the import's background warm-up (atlas.warm) finish writing this
+    dataset's frames and outlines, rather than build the same ones beside it on the same cores."""
+    from atlas.warm import wait_for_warm_up, warming
+
+    if warming(dataset):
+        with st.spinner("Preparing this dataset's maps: the import's warm-up is finishing…"):
+            wait_for_warm_up(WARM_WAIT_S, dataset)
+
+
 def render_frame() -> Frame | None:
     """Draw the sidebar controls and the synthetic notice; None when there is no dataset."""
     _seed_from_query()
@@ -172,6 +185,7 @@ def render_frame() -> Frame | None:
             format_func=lambda n: f"{n} (synthetic)" if synthetic[n] and "synthetic" not in n.lower() else n,
         )
         bset = sets[dataset]
+        _await_warm_up(dataset)
         levels = [lv for lv in LEVELS if lv in _cache.boundary_levels(bset)]
         level = _select("Level", levels, DEFAULT_LEVEL if DEFAULT_LEVEL in levels else levels[0],
                         "frame_level", "level", format_func=LEVEL_LABELS.get)

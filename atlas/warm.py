@@ -2,10 +2,11 @@
 
 A map of 5,000 LSOAs needs the selection's analysis frame (~0.3 s) and its simplified outlines (~1.9 s)
 before it can draw. Both are cached on disk (atlas.analyses frames, geo.display_cache outlines), keyed by
-the store and boundary-file versions, so they can be built once, right after the data changes, instead of
-by the first visitor: an import into a user boundary set (`atlas import`, the app's Data page) starts
-`atlas warm --dataset NAME` as a background process at low priority (``warm_after_import``). The shipped set needs none (its frames and
-outlines build in milliseconds and are not cached on disk). What is warmed is what the map opens on: every
+the dataset's version and the boundary file, so they can be built once, right after the data changes,
+instead of by the first visitor: an import into a user boundary set (`atlas import`, the app's Data page)
+starts `atlas warm --dataset NAME` as a background process at low priority (``warm_after_import``). The
+shipped set needs none (its frames and outlines build in milliseconds and are not cached on disk). A page
+opened while it runs waits for it (views._frame). What is warmed is what the map opens on: every
 level of the dataset's boundary set, all covered authorities, all categories, all residents, at the
 month grain and the app's default grain. The app computes anything not warmed, so a warm-up that is
 late, fails or is switched off (``ATLAS_WARM=0``) costs time, never a wrong map.
@@ -29,7 +30,7 @@ WARM_GRAINS: tuple[str, ...] = ("month", "fy")
 # selection (all of England's 32,844 LSOAs) is simplified when a map of it is first asked for, if ever.
 MAX_WARM_OUTLINES = 10_000
 ENV_SWITCH = "ATLAS_WARM"  # "0" / "off" / "false": no background warm-up (the test suite sets it)
-LOCK_NAME = "warm.lock"  # held by the running warm-up
+LOCK_NAME = "warm.lock"  # held by the running warm-up: one at a time
 
 
 def enabled() -> bool:
@@ -52,11 +53,10 @@ def warm_dataset(store: Any, dataset: str, grains: tuple[str, ...] = WARM_GRAINS
     from boundaries.registry import get_boundary_set
     from geo.schema import AREA_CODE, AtlasError
 
-    datasets = store.datasets()
-    row = datasets[datasets["name"] == dataset]
-    if row.empty:
+    found = store.find_dataset(dataset)
+    if found is None or found["name"] != dataset:
         raise AtlasError(f"no dataset named {dataset!r}")
-    boundary_set = str(row["boundary_set"].iloc[0])
+    boundary_set = found["boundary_set"]
     if get_boundary_set(boundary_set).shipped:  # small: its frames and outlines build in milliseconds
         return []
     stored = [g for g, _ in coded_counts(store, dataset).grain_periods()]
@@ -68,15 +68,14 @@ def warm_dataset(store: Any, dataset: str, grains: tuple[str, ...] = WARM_GRAINS
             t = time.perf_counter()
             try:
                 frame = load_frame(store, dataset, level, grain)
+                line = f"{level} x {grain}: frame of {len(frame.areas):,} areas"
+                if not outlined and len(frame.areas) <= MAX_WARM_OUTLINES:
+                    selection_outlines(boundary_set, level, frame.areas[AREA_CODE].unique())
+                    outlined = True
+                    line += " and their outlines"
+                done.append(f"{line} in {time.perf_counter() - t:.1f} s")
             except AtlasError as exc:  # e.g. counts stored at a coarser level than this one
                 done.append(f"{level} x {grain}: skipped ({exc})")
-                continue
-            line = f"{level} x {grain}: frame of {len(frame.areas):,} areas"
-            if not outlined and len(frame.areas) <= MAX_WARM_OUTLINES:
-                selection_outlines(boundary_set, level, frame.areas[AREA_CODE].unique())
-                outlined = True
-                line += " and their outlines"
-            done.append(f"{line} in {time.perf_counter() - t:.1f} s")
             if progress:
                 progress(done[-1])
     return done

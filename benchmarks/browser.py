@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from unittest import mock
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -304,25 +305,6 @@ def cold_start(pw, dataset: str, results: dict, payload: list) -> None:
 WARM_UP_S: list[float] = []  # seconds from the large import's return until its background warm-up ended
 
 
-class _env:
-    """Set environment variables for a block (ATLAS_HOME for atlas.warm's paths), then restore them."""
-
-    def __init__(self, values: dict) -> None:
-        self.values, self.saved = values, {}
-
-    def __enter__(self) -> None:
-        for k, v in self.values.items():
-            self.saved[k] = os.environ.get(k)
-            os.environ[k] = v
-
-    def __exit__(self, *exc: object) -> None:
-        for k, v in self.saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def _big_store(n_target: int) -> tuple[Path, int, list[str]]:
     """A temp ATLAS_HOME with the England LSOA set, its population and synthetic counts for ~n_target LSOAs.
 
@@ -376,7 +358,7 @@ def _big_store(n_target: int) -> tuple[Path, int, list[str]]:
     atlas("demo")  # as for the County Durham rows: the app's first start would otherwise generate it (~2 s)
     # The import started its background warm-up (atlas.warm: frames and outlines on disk); a user opens the
     # map after it, so (L1) does too. How long it took after the import returned is reported.
-    with _env(env):
+    with mock.patch.dict(os.environ, env):  # atlas.warm finds its markers under $ATLAS_HOME
         from atlas.warm import wait_for_warm_up
 
         if not wait_for_warm_up(timeout=300):

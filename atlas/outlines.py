@@ -26,9 +26,8 @@ def isin_codes(values: pd.Series, unique: object) -> np.ndarray:
     return pd.Index(unique).get_indexer(values) >= 0
 
 
-def covered_areas(boundary_set: str, level: str, codes: object) -> gpd.GeoDataFrame:
-    """The boundaries of `level` whose codes are in `codes`, in the boundary file's (code) order."""
-    all_areas = load_areas(level, boundary_set)
+def covered_areas(all_areas: gpd.GeoDataFrame, codes: object) -> gpd.GeoDataFrame:
+    """The rows of `all_areas` (one level's boundaries) whose codes are in `codes`, in their (code) order."""
     return all_areas[isin_codes(all_areas[CODE].astype(str), codes)].reset_index(drop=True)
 
 
@@ -37,14 +36,13 @@ def selection_outlines(boundary_set: str, level: str, codes: Sequence[str],
     """Simplified, serialised outlines (geo.display_areas) of the areas of `level` whose codes are in `codes`.
 
     ``codes`` in the boundary file's order (as an analysis frame's areas hold them): they key the disk cache.
-
     For a user boundary set also cached on disk (geo.display_cache), so a new server process, or the first
     visit after an import's warm-up, reads them instead of simplifying again. ``polygons`` returns
-    ``covered_areas(boundary_set, level, codes)`` (the app passes its in-memory copy); read when built.
+    ``covered_areas`` of the level's boundaries (the app passes its in-memory copy); read only when built.
     """
     from geo.display_areas import display_areas as build
 
-    load = polygons or (lambda: covered_areas(boundary_set, level, codes))
+    load = polygons or (lambda: covered_areas(load_areas(level, boundary_set), codes))
     bs = get_boundary_set(boundary_set)
     if bs.shipped or bs.path is None or not Path(bs.path).is_file():  # small shipped sets: built in ms
         return build(load())

@@ -57,12 +57,13 @@ def warm_dataset(store: Any, dataset: str, grains: tuple[str, ...] = WARM_GRAINS
     if found is None or found["name"] != dataset:
         raise AtlasError(f"no dataset named {dataset!r}")
     boundary_set = found["boundary_set"]
-    if get_boundary_set(boundary_set).shipped:  # small: its frames and outlines build in milliseconds
+    bs = get_boundary_set(boundary_set)
+    if bs.shipped:  # small: its frames and outlines build in milliseconds
         return []
     stored = [g for g, _ in coded_counts(store, dataset).grain_periods()]
     usable = [g for g in grains if any(can_convert(s, g) for s in stored)]
     done: list[str] = []
-    for level in get_boundary_set(boundary_set).levels:
+    for level in bs.levels:
         outlined = False
         for grain in usable:
             t = time.perf_counter()

@@ -76,3 +76,20 @@ def shared_data() -> Path:
     if p is None:
         pytest.skip("../shared/data is not present")
     return p
+
+
+@pytest.fixture
+def register_lsoa_set(tmp_path: Path):
+    """A function (name, lad_codes) -> (GeoPackage path, areas): the shipped LSOAs of those authorities
+    written to tmp_path/areas.gpkg and registered as the user boundary set `name`."""
+    from boundaries.load import load_areas
+    from boundaries.registry import DEFAULT_SET, register_boundary_set
+
+    def register(name: str, lad_codes: list[str]):
+        src = tmp_path / "areas.gpkg"
+        areas = load_areas("lsoa", DEFAULT_SET, lad_codes=lad_codes)
+        areas[["code", "name", "lad_code", "lad_name", "geometry"]].to_file(src, layer="lsoa")
+        register_boundary_set(src, name, "lsoa")
+        return src, areas
+
+    return register

@@ -33,12 +33,8 @@ def _files() -> list:
 
 
 @pytest.fixture
-def user_set(tmp_path):
-    src = tmp_path / "areas.gpkg"
-    areas = load_areas("lsoa", DEFAULT_SET, lad_codes=LADS)
-    areas[["code", "name", "lad_code", "lad_name", "geometry"]].to_file(src, layer="lsoa")
-    register_boundary_set(src, SET, "lsoa")
-    return src
+def user_set(register_lsoa_set):
+    return register_lsoa_set(SET, LADS)[0]
 
 
 def _key(codes, tolerance=None):

@@ -59,11 +59,8 @@ def _counts_csv(path: Path, seed: int, months: list[str] = MONTHS, repeats: bool
 
 
 @pytest.fixture
-def user_set(tmp_path: Path) -> Path:
-    src = tmp_path / "areas.gpkg"
-    areas = load_areas("lsoa", DEFAULT_SET, lad_codes=LADS)
-    areas[["code", "name", "lad_code", "lad_name", "geometry"]].to_file(src, layer="lsoa")
-    register_boundary_set(src, SET, "lsoa")
+def user_set(tmp_path: Path, register_lsoa_set) -> Path:
+    _, areas = register_lsoa_set(SET, LADS)
     pop = population_table("lsoa").rename(columns={"code": "code"})
     pop_csv = tmp_path / "pop.csv"
     pop[pop["code"].isin(areas["code"])].to_csv(pop_csv, index=False)

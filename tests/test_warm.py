@@ -19,7 +19,6 @@ import pytest
 from atlas import analyses, warm
 from atlas.importing import import_file
 from boundaries.load import load_areas
-from boundaries.registry import DEFAULT_SET, register_boundary_set
 from geo import display_cache
 from store import Store
 
@@ -29,12 +28,9 @@ DATASET = "warm test"
 
 
 @pytest.fixture
-def user_counts(tmp_path):
+def user_counts(tmp_path, register_lsoa_set):
     """A user LSOA set of two authorities, and a counts file covering it for three months."""
-    src = tmp_path / "areas.gpkg"
-    areas = load_areas("lsoa", DEFAULT_SET, lad_codes=LADS)
-    areas[["code", "name", "lad_code", "lad_name", "geometry"]].to_file(src, layer="lsoa")
-    register_boundary_set(src, SET, "lsoa")
+    _, areas = register_lsoa_set(SET, LADS)
     codes = areas["code"].astype(str).to_numpy()
     months = ["2023-01", "2023-02", "2023-03"]
     rng = np.random.default_rng(7)

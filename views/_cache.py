@@ -20,9 +20,9 @@ from analysis.cube import CodedCounts
 from boundaries.load import load_areas
 from boundaries.registry import get_boundary_set
 from geo.schema import (
-    AREA_CODE, CATEGORY, CODE, COUNT, GRAIN, GRAINS, LAD_CODE, LAD_NAME, PERIOD, POPULATION, AtlasError,
+    AREA_CODE, COUNT, GRAIN, GRAINS, LAD_CODE, LAD_NAME, PERIOD, POPULATION, AtlasError,
 )
-from atlas.outlines import isin_codes, selection_outlines
+from atlas.outlines import covered_areas, selection_outlines
 from store.store import Store, default_store_path
 
 if TYPE_CHECKING:
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 StoreKey = tuple[str, int]
 
 
-_isin = isin_codes  # one hash lookup for code membership (atlas.outlines)
 
 
 def store_key() -> StoreKey:
@@ -354,9 +353,7 @@ def _selection_codes(key: StoreKey, sel: Selection) -> np.ndarray:
 @st.cache_resource(show_spinner="Loading boundaries…")
 def selection_areas(key: StoreKey, sel: Selection) -> gpd.GeoDataFrame:
     """Boundaries of exactly the areas the selection's tables cover (read-only: never mutate)."""
-    codes = _selection_codes(key, sel)
-    all_areas = areas(sel.level, sel.boundary_set)
-    return all_areas[_isin(all_areas[CODE].astype(str), codes)].reset_index(drop=True)
+    return covered_areas(areas(sel.level, sel.boundary_set), _selection_codes(key, sel))
 
 
 @st.cache_resource(show_spinner=False)
@@ -398,12 +395,12 @@ def served_json(packed: bytes, coordinates: str) -> str | None:
     if not runtime.exists() or get_script_run_ctx() is None:
         return None
     try:
-        return runtime.get_instance().media_file_mgr.add(packed, OUTLINES_MIMETYPE, coordinates=coordinates)
+        return runtime.get_instance().media_file_mgr.add(packed, GZIP_MIMETYPE, coordinates=coordinates)
     except Exception:  # noqa: BLE001  (no media storage: the data goes inline, as before)
         return None
 
 
-OUTLINES_MIMETYPE = "application/gzip"  # geo.map_layers unpacks it in the page (atlasFetchJson)
+GZIP_MIMETYPE = "application/gzip"  # outlines and tooltips: geo.map_layers unpacks them in the page (atlasFetchJson)
 
 
 @lru_cache(maxsize=8)

@@ -52,8 +52,10 @@ def suppress_small_counts(
     dependent_cols: Sequence[str] | Mapping[str, Sequence[str]] = (),
     symbol: str | None = None,
     also_hide: Mapping[str, np.ndarray] | None = None,
+    hide_zeros: bool = False,
 ) -> pd.DataFrame:
-    """Replace counts 1..threshold-1 by the symbol ("<threshold") and blank the figures that depend on them.
+    """Replace counts 1..threshold-1 (0..threshold-1 with ``hide_zeros``) by the symbol ("<threshold") and blank
+    the figures that depend on them.
 
     ``dependent_cols``: a list (blanked in a row when any count of that row is suppressed) or a
     mapping count column -> its own dependent columns (e.g. {"count_2022_23": ["rate_2022_23"]}).
@@ -69,7 +71,7 @@ def suppress_small_counts(
     extra: dict[str, np.ndarray] = {}
     for col in present:
         values = pd.to_numeric(out[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        small[col] = (values >= 1) & (values < threshold)
+        small[col] = (values >= (0 if hide_zeros else 1)) & (values < threshold)
         more = np.asarray((also_hide or {}).get(col, np.zeros(len(out), bool)), dtype=bool)
         extra[col] = more & ~small[col]
     any_hidden = np.zeros(len(out), dtype=bool)

@@ -106,10 +106,13 @@ def priority_scores(
     reference_label: str = "the whole area",
     alpha: float = 0.05,
     with_reasons: bool = True,
+    totals: tuple[float, float] | None = None,
 ) -> pd.DataFrame:
     """Score and rank areas for one period; one row per area, rank 1 = highest priority.
 
     ``with_reasons=False`` leaves the reasons column blank (a table only compared against needs none).
+    ``totals`` = (count of the areas with a population, count of every area) when the whole area's counts are
+    not the sums of ``count`` (publication mode publishes them as counts of their own); by default they are.
 
     ``areas`` needs area_code and count; optional: area_name, population, hot_recent + n_recent,
     ehsa_category, count_last_year, imd_score. Ties on score are broken by count (higher first),
@@ -128,7 +131,7 @@ def priority_scores(
     pop = _column(out, POPULATION)
     has_pop = pop > 0
     if has_pop.any():
-        whole_rate = count[has_pop].sum() / pop[has_pop].sum()
+        whole_rate = (count[has_pop].sum() if totals is None else totals[0]) / pop[has_pop].sum()
         with np.errstate(divide="ignore", invalid="ignore"):
             rate = np.where(has_pop, count / pop * 1000.0, np.nan)
             rr = np.where(has_pop, count / pop / whole_rate, np.nan) if whole_rate > 0 else np.full(n, np.nan)
@@ -142,7 +145,7 @@ def priority_scores(
         notes.append("rate component left out: no population for these areas")
 
     # volume
-    total = count.sum()
+    total = count.sum() if totals is None else totals[1]
     out[INCIDENT_SHARE] = count / total if total > 0 else np.full(n, np.nan)
     volume_s = count / count.max() if total > 0 else np.zeros(n)
 

@@ -15,6 +15,7 @@ one selection load the data once. Frames are shared: treat them as read-only.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections import OrderedDict
@@ -58,6 +59,7 @@ from analysis.rates import (
     rate_column,
 )
 from analysis.cube import Cells, CodedCounts, roll_up_cells
+from analysis.perturbation import cell_keys, perturb, record_keys
 from boundaries.hierarchy import localities_path, parent_map
 from boundaries.load import load_area_table, load_areas
 from boundaries.population import imd_table, population_table
@@ -126,8 +128,37 @@ class AnalysisFrame:
     # Months of each period covered by the data (same order as ``periods``); only the first and
     # last period can be partly covered. Empty = every period whole.
     months_covered: tuple[int, ...] = ()
+    # Publication mode only (``load_frame`` on ``Store.for_publication()``): ``cube`` then holds the published
+    # (perturbed) counts, ``exact_cube`` the true ones and ``key_cube`` each cell's summed record keys, so a
+    # total of several cells can be perturbed as a count of its own (``area_totals``, ``period_sums``).
+    exact_cube: np.ndarray | None = None
+    exact_repeat_cube: np.ndarray | None = None
+    key_cube: np.ndarray | None = None
     # Tables derived from this frame (e.g. "rates"), computed once; not compared, not copied by replace().
     _memo: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    @property
+    def perturbed(self) -> bool:
+        """True for publication mode's frame, whose counts are perturbed (analysis.perturbation)."""
+        return self.key_cube is not None
+
+    def area_totals(self, rows: np.ndarray | None = None, cols: slice | np.ndarray | None = None) -> np.ndarray:
+        """Per period (``cols`` of ``periods``; all by default), the counts of areas ``rows`` (a mask; None: all) summed.
+
+        In a perturbed frame each total is a count of its own: the true total perturbed at the sum of its cells'
+        keys, not the sum of the perturbed cells (which would tie the hidden cells to what is shown).
+        """
+        return self._summed(0, slice(None) if rows is None else rows, slice(None) if cols is None else cols)
+
+    def period_sums(self, cols: slice | np.ndarray) -> np.ndarray:
+        """Per area, the counts of periods ``cols`` summed (perturbed as a count of its own, as ``area_totals``)."""
+        return self._summed(1, slice(None), cols)
+
+    def _summed(self, axis: int, rows: Any, cols: Any) -> np.ndarray:
+        if self.key_cube is None:
+            return self.cube[rows][:, cols].sum(axis=axis).astype(float)
+        exact = self.exact_cube[rows][:, cols].sum(axis=axis)
+        return perturb(exact, cell_keys(self.key_cube[rows][:, cols].sum(axis=axis))).astype(float)
 
     @property
     def codes(self) -> list[str]:
@@ -262,8 +293,14 @@ def load_frame(
     """Load, roll up and complete a dataset's counts for ``level`` x ``grain`` (one category, or all summed).
 
     Memoised per process (``frame_cache``): a second call for the same selection of an unchanged store
-    returns the same read-only frame without touching the store.
+    returns the same read-only frame without touching the store. A store opened for publication
+    (``Store.for_publication``) gives the frame with perturbed counts (``perturbed_frame``), so every table
+    built on it shows and computes from the published counts.
     """
+    if getattr(store, "perturb_counts", False):
+        base = load_frame(store.exact_counts(), dataset, level, grain, area_filter, denominator, category)
+        frame = base._memo.get("perturbed")
+        return frame if frame is not None else base._memo.setdefault("perturbed", perturbed_frame(store, base))
     token = _store_token(store)
     area_filter = area_filter.strip().upper() if area_filter else None
     if token is None:
@@ -287,6 +324,55 @@ def load_frame(
     if version is not None:
         frame_cache.put_frame(key, version, frame)
     return frame
+
+
+PERTURBED_NOTE = ("publication mode: counts are perturbed by up to 2 (the cell-key method of ONS Census 2021; zeros "
+                  "stay zero and no true count below 5 is shown), so tables need not add up exactly")
+
+
+def perturbed_frame(store: Any, frame: AnalysisFrame) -> AnalysisFrame:
+    """``frame`` with its counts perturbed for publication (analysis.perturbation): the cube holds published counts.
+
+    A cell's key is the sum of the record keys of the stored rows rolled into it, computed by the same roll-up
+    as its count, so a cell of the same rows gets the same key at any level, grain or category.
+    """
+    _, coded = _coded_counts(store, frame.dataset, _store_token(store))
+    keyed = replace(coded, count=stored_record_keys(store, frame.dataset, coded), repeat=np.full(len(coded), np.nan))
+    if frame.category != ALL_CATEGORIES:
+        keyed = keyed.only_category(frame.category)
+    cells = roll_up_cells(keyed, frame.level, frame.grain, boundary_set=frame.boundary_set)
+    key_cube, _ = _place_cells(cells, frame.areas[AREA_CODE], list(frame.periods))
+    cube = perturb(frame.cube, cell_keys(key_cube))
+    repeat = frame.repeat_cube
+    known = ~np.isnan(repeat)
+    if known.any():  # a repeat count is a count of its own (another key of the same rows), never above the count
+        moved = perturb(np.where(known, repeat, 0).astype(np.int64), repeat_keys(key_cube))
+        repeat = np.where(known, np.minimum(moved, cube), np.nan)
+    return replace(frame, cube=cube, repeat_cube=repeat, exact_cube=frame.cube, exact_repeat_cube=frame.repeat_cube,
+                   key_cube=key_cube, notes=(*frame.notes, PERTURBED_NOTE))
+
+
+def stored_record_keys(store: Any, dataset: str, coded: CodedCounts) -> np.ndarray:
+    """analysis.perturbation.record_keys of a dataset's stored rows, from its secret (``cell_key_secret``)."""
+    return record_keys(cell_key_secret(store, dataset),
+                       [coded.area_codes, coded.levels, coded.periods, coded.grains, coded.categories],
+                       [coded.area, coded.level, coded.period, coded.grain, coded.category], coded.count)
+
+
+def repeat_keys(key_cube: np.ndarray) -> np.ndarray:
+    """Cell keys for the repeat counts of cells with summed record keys ``key_cube`` (another key of the same rows)."""
+    return cell_keys(key_cube * 3 + 1)
+
+
+def cell_key_secret(store: Any, dataset: str) -> bytes:
+    """The dataset's cell-key secret: its name and the sha256 of its first imported file.
+
+    It names the data, not the machine: two stores holding the same import publish the same perturbed
+    counts (two different perturbations of one table would let a reader average them).
+    """
+    version = store.dataset_version(dataset) if hasattr(store, "dataset_version") else None
+    first = version[2][0][1] if version and version[2] else ""
+    return hashlib.blake2b(f"hotspot-atlas cell key v1\x1f{dataset}\x1f{first}".encode(), digest_size=32).digest()
 
 
 def _dataset_version(store: Any, dataset: str) -> str | None:
@@ -755,6 +841,29 @@ def rates_table(
     return _finish(table[cols], f)
 
 
+def whole_area_table(
+    store: Any,
+    dataset: str,
+    level: str,
+    grain: str,
+    area_filter: str | None = None,
+    denominator: str = "total",
+    category: str | None = None,
+) -> pd.DataFrame:
+    """All areas with a population summed, per period: count, population, rate with intervals (overall_rate).
+
+    In publication mode the count is a published count of its own (``AnalysisFrame.area_totals``), the one the
+    rates table's whole-area rate is computed from.
+    """
+    f = load_frame(store, dataset, level, grain, area_filter, denominator, category)
+    whole = overall_rate(_rates(f)[[PERIOD, COUNT, POPULATION]])
+    if f.perturbed and f.population is not None:
+        cols = [f.check_period(p) for p in whole[PERIOD]]
+        whole[COUNT] = f.area_totals(f.population.to_numpy(dtype=float) > 0, cols).astype(np.int64)
+        whole = add_rates(whole).drop(columns=[RATE_NOTE])
+    return whole
+
+
 def hotspots_table(
     store: Any,
     dataset: str,
@@ -816,7 +925,7 @@ def emerging_table(
     ehsa = emerging_hotspots(cube, f.codes, periods, weights, time_lag=time_lag, alpha=alpha, fdr=fdr)
     meta = f.areas[[AREA_CODE, AREA_NAME]].assign(
         first_period=periods[0], last_period=periods[-1], n_periods=len(periods),
-        count=cube[:, -1].astype(np.int64), total_count=cube.sum(axis=1).astype(np.int64),
+        count=cube[:, -1].astype(np.int64), total_count=f.period_sums(slice(0, last + 1)).astype(np.int64),
     )
     table = meta.merge(ehsa, on=AREA_CODE, how="inner")
     notes = [report.summary()]
@@ -912,7 +1021,11 @@ def priority_table(
         if i + 1 >= MIN_EHSA_PERIODS:
             ehsa = emerging_hotspots(cube[:, : i + 1], f.codes, list(f.periods[: i + 1]), sw)
             inputs[EHSA_CATEGORY] = inputs[AREA_CODE].map(ehsa.set_index(AREA_CODE)[EHSA_CATEGORY])
-        return priority_scores(inputs, weights, reference_label=label, with_reasons=with_reasons)
+        totals = None
+        if f.perturbed:  # the whole area's counts are published counts of their own
+            has_pop = inputs[POPULATION].to_numpy(dtype=float) > 0
+            totals = (float(f.area_totals(has_pop, [i])[0]), float(f.area_totals(None, [i])[0]))
+        return priority_scores(inputs, weights, reference_label=label, with_reasons=with_reasons, totals=totals)
 
     current = table_at(t)
     notes = list(current.attrs.get("notes", []))
@@ -990,7 +1103,7 @@ def spc_table(
     if measure not in SPC_MEASURES:
         raise AtlasError(f"unknown measure {measure!r}; choose one of {', '.join(SPC_MEASURES)}")
     f = load_frame(store, dataset, level, grain, area_filter, denominator, category)
-    counts = np.vstack([f.cube.sum(axis=0, keepdims=True), f.cube]).astype(float)
+    counts = np.vstack([f.area_totals()[None, :], f.cube]).astype(float)
     lads = f.areas[LAD_NAME].dropna().unique().tolist()
     series = pd.DataFrame({
         AREA_CODE: [WHOLE_AREA_CODE, *f.codes],
@@ -1003,7 +1116,7 @@ def spc_table(
             raise AtlasError(f"the rate measure needs population: {NO_POPULATION_NOTE} {f.boundary_set!r}")
         area_pop = f.population.to_numpy(dtype=float)
         known = ~np.isnan(area_pop)
-        counts[0] = f.cube[known].sum(axis=0)  # the whole area's rate: areas with a population only
+        counts[0] = f.area_totals(known)  # the whole area's rate: areas with a population only
         pop = np.concatenate([[area_pop[known].sum()], area_pop])
         with np.errstate(divide="ignore", invalid="ignore"):
             values = counts / np.where(pop > 0, pop, np.nan)[:, None] * 1000
@@ -1257,12 +1370,19 @@ def _compute_rates(f: AnalysisFrame, periods: list[str] | None = None) -> pd.Dat
     else:
         whole = overall_rate(t[[PERIOD, COUNT, POPULATION]]).set_index(PERIOD)
         shown = list(dict.fromkeys(t[PERIOD].iloc[:k]))  # the k periods, in the order each area repeats them
+        if f.perturbed:  # the whole area's count is a published count of its own
+            cols = [f.check_period(p) for p in whole.index]
+            whole = add_rates(whole.assign(**{COUNT: f.area_totals(f.population.to_numpy(dtype=float) > 0, cols)}))
         t[WHOLE_AREA_RATE] = np.tile(whole[RATE_PER_1000].reindex(shown).to_numpy(dtype=float), len(f.areas))
         t = compare_to_reference(t, whole[RATE_PER_1000])
         t = t.rename(columns={COMPARED: COMPARED_TO_WHOLE_AREA})
     with np.errstate(divide="ignore", invalid="ignore"):
         t[RATE_RATIO] = t[RATE_PER_1000] / t[WHOLE_AREA_RATE].where(t[WHOLE_AREA_RATE] > 0)
     totals = t.groupby(PERIOD)[COUNT].transform("sum").astype(float)
+    if f.perturbed:
+        in_order = dict.fromkeys(t[PERIOD].iloc[:k])  # the k periods, in the order each area repeats them
+        totals = pd.Series(np.tile(f.area_totals(None, [f.check_period(p) for p in in_order]), len(f.areas)),
+                           index=t.index)
     t[INCIDENT_SHARE] = t[COUNT] / totals.where(totals > 0)
     return t
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -10,10 +11,28 @@ import pandas as pd
 from analysis.concentration import gini_coefficient, repeat_share, top_area_share
 from analysis.hotspots import HotspotParams
 from analysis.moran import global_moran
-from analysis.rates import add_rates, flag_funnel, overall_rate, rolling_12_months, share_of_incidents
+from analysis.rates import (
+    INCIDENT_SHARE,
+    POPULATION_SHARE,
+    SHARE_RATIO,
+    add_rates,
+    flag_funnel,
+    rolling_12_months,
+    share_of_incidents,
+)
 from analysis.smoothing import eb_rate, eb_standardised_rate, excess_risk, spatial_eb_rate
-from atlas.analyses import _finish, _rates, _sort_by_period, area_weights, load_frame
-from geo.schema import AREA_CODE, COUNT, PERIOD, POPULATION, RATE_PER_1000, AtlasError
+from analysis.perturbation import cell_keys, perturb
+from atlas.analyses import (
+    WHOLE_AREA_RATE,
+    AnalysisFrame,
+    _finish,
+    _rates,
+    _sort_by_period,
+    area_weights,
+    load_frame,
+    repeat_keys,
+)
+from geo.schema import AREA_CODE, COUNT, PERIOD, POPULATION, RATE_PER_1000, REPEAT_COUNT, AtlasError
 
 ROLLING_12 = "rolling12"
 
@@ -46,11 +65,14 @@ def smoothed_rates_table(
         t = spatial_eb_rate(t, weights.binary, ids=weights.codes)
         t = excess_risk(t)
         t = eb_standardised_rate(t)
-        whole = float(overall_rate(t[[COUNT, POPULATION]])[RATE_PER_1000].iloc[0])
+        whole = float(t[WHOLE_AREA_RATE].iloc[0])  # the rates table's (publication mode: a published total's)
         t = flag_funnel(t, whole)
         pieces.append(t)
     table = pd.concat(pieces, ignore_index=True)
-    table = share_of_incidents(table.drop(columns=["incident_share"], errors="ignore"))
+    shares = table[INCIDENT_SHARE]  # the rates table's: of the whole area's (published) count
+    table = share_of_incidents(table.drop(columns=[INCIDENT_SHARE], errors="ignore"))
+    table[INCIDENT_SHARE] = shares
+    table[SHARE_RATIO] = table[INCIDENT_SHARE] / table[POPULATION_SHARE]
     table = repeat_share(table)
     table = _sort_by_period(table, f)
     return _finish(table, f, extra_notes=[report.summary()])
@@ -66,12 +88,30 @@ def rolling_rates_table(
 ) -> pd.DataFrame:
     """Rates per 1,000 over rolling 12-month windows; period = the last month of each window."""
     f = load_frame(store, dataset, level, "month", area_filter, denominator, category)
-    rolled = rolling_12_months(f.counts)
+    rolled = _rolling_counts(f)
     t = rolled.merge(f.areas, on=AREA_CODE, how="left")
     t[POPULATION] = t[AREA_CODE].map(f.population).astype(float) if f.population is not None else np.nan
     t = add_rates(t)
     return _finish(t.sort_values([AREA_CODE, PERIOD], kind="stable"), f,
                    extra_notes=["period = the 12 months ending in that month"])
+
+
+def _rolling_counts(f: AnalysisFrame) -> pd.DataFrame:
+    """rolling_12_months of the frame's counts; in publication mode each window is a published count of its own.
+
+    (A window summed from perturbed months, less the next window, would give a hidden month back exactly.)
+    """
+    if not f.perturbed:
+        return rolling_12_months(f.counts)
+    exact = rolling_12_months(replace(f, cube=f.exact_cube, repeat_cube=f.exact_repeat_cube).counts)
+    keys = rolling_12_months(replace(f, cube=f.key_cube, repeat_cube=np.full(f.cube.shape, np.nan)).counts)
+    count = perturb(exact[COUNT].to_numpy(), cell_keys(keys[COUNT].to_numpy()))
+    out = exact.assign(**{COUNT: count})
+    if REPEAT_COUNT in exact.columns:
+        known = exact[REPEAT_COUNT].notna().to_numpy()
+        moved = perturb(exact[REPEAT_COUNT].fillna(0).to_numpy(dtype=np.int64), repeat_keys(keys[COUNT].to_numpy()))
+        out[REPEAT_COUNT] = pd.array(np.where(known, np.minimum(moved, count), np.nan), dtype="Float64").astype("Int64")
+    return out
 
 
 def concentration_table(
@@ -97,7 +137,8 @@ def concentration_table(
     wide.columns = [f"top_{int(round(frac * 100))}pct_share_by_{by}" for by, frac in wide.columns]
     out = wide.reset_index()
     out.insert(1, "n_areas", out[PERIOD].map(rates.groupby(PERIOD).size()))
-    out.insert(2, "total_count", out[PERIOD].map(rates.groupby(PERIOD)[COUNT].sum()))
+    totals = pd.Series(f.area_totals(), index=list(f.periods))  # publication mode: a count of its own
+    out.insert(2, "total_count", out[PERIOD].map(totals).astype(np.int64))
     gini_areas = gini_coefficient(rates, basis="areas").set_index(PERIOD)["gini"]
     out["gini_counts_across_areas"] = out[PERIOD].map(gini_areas)
     if f.population is not None:

@@ -100,7 +100,10 @@ def build_briefing(
     top_n: int = TOP_N,
 ) -> Briefing:
     """Write the briefing PDF for local authority ``area`` (name or code) and ``period``; returns what was written."""
+    from atlas.publication import publication_store
+
     start = time.perf_counter()
+    store = publication_store(store, publication)  # publication mode: every table from perturbed counts
     data = _gather(store, dataset, area, period, level, grain, publication)
     data.spc = _spc_rows(store, data)
     pages: list[tuple[str, Figure]] = [
@@ -354,7 +357,8 @@ def _priority_page(d: _Data, top_n: int) -> Figure:
     fig.text(0.07, max(y - 0.02, 0.08), _wrap(
         "Status: new = entered the top list this period; escalating / easing = listed both periods and the score "
         "rose / fell. Reasons name the components scoring at least 0.25. "
-        + ("Publication mode: rows with 1–4 incidents show “<5” and no rate or reasons." if d.publication else ""),
+        + ("Publication mode: counts perturbed by up to 2; rows with 0–4 incidents show “<5” and no rate or "
+           "reasons." if d.publication else ""),
         120), fontsize=7, va="top", color="#444444")
     return fig
 
@@ -499,7 +503,7 @@ def _trend_page(d: _Data) -> Figure:
     _period_axis(ax, w[PERIOD].tolist())
     ax.set_title(f"{d.lad_name}: incidents (left axis) and rate per 1,000 (right axis)", fontsize=10, loc="left",
                  fontweight="bold")
-    # Rate of the top five priority areas over time; in publication mode points from counts 1-4 are left out.
+    # Rate of the top five priority areas over time; in publication mode points from counts 0-4 are left out.
     top = d.priority[AREA_CODE].head(5).tolist()
     series = d.rates[d.rates[AREA_CODE].isin(top)][[AREA_CODE, AREA_NAME, PERIOD, COUNT, RATE_PER_1000]]
     if d.publication:
@@ -624,9 +628,10 @@ def _notes_page(d: _Data) -> Figure:
          "(2) components, each scaled 0–1; deprivation weight 0 by default. A ranking aid for discussion, not a "
          "measure of need."),
         ("Disclosure", disclosure_text(d.publication) + ". " + (
-            f"Counts of 1–{PUBLICATION_THRESHOLD - 1} are shown as “{_SMALL}” and rates, intervals, changes and "
-            "reasons derived from them are blank. Primary suppression only: no secondary suppression against "
-            "differencing from totals." if d.publication else
+            "Counts are perturbed by up to 2 (the cell-key method of the Census), so tables cannot be subtracted "
+            f"from one another to find a hidden count; counts of 0–{PUBLICATION_THRESHOLD - 1} are shown as "
+            f"“{_SMALL}” and rates, intervals, changes and reasons derived from them are blank. Tables need not add "
+            "up exactly." if d.publication else
             "This pack shows every count, including small ones. Do not publish it outside the partnership; "
             "rebuild it with --publication for wider sharing.")),
     ]

@@ -122,7 +122,8 @@ def _build_parser() -> argparse.ArgumentParser:
     cnt.add_argument("--category")
     cnt.add_argument("--out", type=Path, help="CSV path (default: standard output)")
     cnt.add_argument("--publication", action="store_true",
-                     help="publication mode: counts 1-4 shown as '<5' (the same rules as every other command)")
+                     help="publication mode: counts perturbed (cell-key method) and 0-4 shown as '<5' (the same "
+                          "rules as every other command)")
     cnt.set_defaults(run=_cmd_counts)
 
     demo = sub.add_parser("demo", help="(re)build the synthetic demo dataset in the store")
@@ -230,7 +231,10 @@ def _cmd_counts(args: argparse.Namespace) -> int:
     from atlas.queries import counts_table
     from store import Store
 
-    table = counts_table(Store(), args.dataset, level=args.level, grain=args.grain, category=args.category)
+    from atlas.publication import publication_store
+
+    table = counts_table(publication_store(Store(), args.publication), args.dataset, level=args.level,
+                         grain=args.grain, category=args.category)
     if args.publication:
         from atlas.publication import publish
 

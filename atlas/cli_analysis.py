@@ -150,11 +150,12 @@ def _common(
     p.add_argument("--category", help="one incident category (default: all categories summed)")
     p.add_argument("--out", type=Path, help="CSV path (default: standard output)")
     p.add_argument("--publication", action="store_true",
-                   help=f"publication mode: counts 1-{PUBLICATION_THRESHOLD - 1} shown as '<{PUBLICATION_THRESHOLD}' "
-                        "and the figures derived from them blanked; where a period total can be worked out, "
+                   help="publication mode: counts perturbed by up to 2 (cell-key method), "
+                        f"0-{PUBLICATION_THRESHOLD - 1} shown as '<{PUBLICATION_THRESHOLD}' and the figures derived "
+                        "from them blanked; where a period total can be worked out, "
                         "further counts hidden (shown as '*') so no small count can be recovered")
     p.add_argument("--suppress-below", type=int, default=PUBLICATION_THRESHOLD, metavar="N",
-                   help=f"publication mode: hide counts from 1 to N-1 (default {PUBLICATION_THRESHOLD})")
+                   help=f"publication mode: hide counts from 0 to N-1 (default {PUBLICATION_THRESHOLD})")
     p.add_argument("--symbol", choices=["<", "*"], default="<",
                    help="publication mode: show hidden small counts as '<N' (default) or '*'")
     p.set_defaults(command=name)
@@ -193,14 +194,14 @@ def _scope(args: argparse.Namespace) -> dict:
 def _cmd_rates(args: argparse.Namespace) -> int:
     from atlas.analyses import rates_table
 
-    table = rates_table(_store(), args.dataset, args.level, args.grain, period=args.period, **_scope(args))
+    table = rates_table(_store(args), args.dataset, args.level, args.grain, period=args.period, **_scope(args))
     return _emit(table, args, _disclosure("rates"))
 
 
 def _cmd_smoothed(args: argparse.Namespace) -> int:
     from atlas.area_statistics import smoothed_rates_table
 
-    table = smoothed_rates_table(_store(), args.dataset, args.level, args.grain, period=args.period,
+    table = smoothed_rates_table(_store(args), args.dataset, args.level, args.grain, period=args.period,
                                  **_scope(args), weights_method=args.weights)
     return _emit(table, args, _disclosure("smoothed"))
 
@@ -208,21 +209,21 @@ def _cmd_smoothed(args: argparse.Namespace) -> int:
 def _cmd_rolling(args: argparse.Namespace) -> int:
     from atlas.area_statistics import rolling_rates_table
 
-    table = rolling_rates_table(_store(), args.dataset, args.level, **_scope(args))
+    table = rolling_rates_table(_store(args), args.dataset, args.level, **_scope(args))
     return _emit(table, args, _disclosure("rolling"))
 
 
 def _cmd_concentration(args: argparse.Namespace) -> int:
     from atlas.area_statistics import concentration_table
 
-    table = concentration_table(_store(), args.dataset, args.level, args.grain, period=args.period, **_scope(args))
+    table = concentration_table(_store(args), args.dataset, args.level, args.grain, period=args.period, **_scope(args))
     return _emit(table, args, _disclosure("concentration"))
 
 
 def _cmd_moran(args: argparse.Namespace) -> int:
     from atlas.area_statistics import global_moran_table
 
-    table = global_moran_table(_store(), args.dataset, args.level, args.grain, period=args.period, **_scope(args),
+    table = global_moran_table(_store(args), args.dataset, args.level, args.grain, period=args.period, **_scope(args),
                                on=args.on, params=_params(args), weights_method=args.weights)
     return _emit(table, args, _disclosure("moran"))
 
@@ -230,7 +231,7 @@ def _cmd_moran(args: argparse.Namespace) -> int:
 def _cmd_hotspots(args: argparse.Namespace) -> int:
     from atlas.analyses import hotspots_table
 
-    table = hotspots_table(_store(), args.dataset, args.level, args.grain, period=args.period, **_scope(args),
+    table = hotspots_table(_store(args), args.dataset, args.level, args.grain, period=args.period, **_scope(args),
                            statistic=args.statistic, params=_params(args), weights_method=args.weights)
     return _emit(table, args, _disclosure("hotspots"))
 
@@ -238,7 +239,7 @@ def _cmd_hotspots(args: argparse.Namespace) -> int:
 def _cmd_emerging(args: argparse.Namespace) -> int:
     from atlas.analyses import emerging_table
 
-    table = emerging_table(_store(), args.dataset, args.level, args.grain, period=args.period, **_scope(args),
+    table = emerging_table(_store(args), args.dataset, args.level, args.grain, period=args.period, **_scope(args),
                            time_lag=args.time_lag, alpha=args.alpha, fdr=args.fdr, weights_method=args.weights)
     return _emit(table, args, _disclosure("emerging"))
 
@@ -246,7 +247,7 @@ def _cmd_emerging(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from atlas.analyses import compare_table
 
-    table = compare_table(_store(), args.dataset, args.level, args.grain, period=args.period, against=args.against,
+    table = compare_table(_store(args), args.dataset, args.level, args.grain, period=args.period, against=args.against,
                           **_scope(args), alpha=args.alpha,
                           params=_params(args), weights_method=args.weights)
     return _emit(table, args, _disclosure("compare"))
@@ -258,7 +259,7 @@ def _cmd_priority(args: argparse.Namespace) -> int:
 
     weights = PriorityWeights(rate=args.w_rate, volume=args.w_volume, hotspot=args.w_hotspot, trend=args.w_trend,
                               deprivation=args.w_deprivation)
-    table = priority_table(_store(), args.dataset, args.level, args.grain, period=args.period, **_scope(args),
+    table = priority_table(_store(args), args.dataset, args.level, args.grain, period=args.period, **_scope(args),
                            weights=weights, params=_params(args), weights_method=args.weights,
                            recent_periods=args.recent, top_n=args.top)
     return _emit(table, args, _disclosure("priority"))
@@ -267,7 +268,7 @@ def _cmd_priority(args: argparse.Namespace) -> int:
 def _cmd_seed(args: argparse.Namespace) -> int:
     from atlas.analyses import seed_count_columns, seed_rates
 
-    table = seed_rates(_store(), args.dataset, level=args.level, last_fy=args.period, n_years=args.years,
+    table = seed_rates(_store(args), args.dataset, level=args.level, last_fy=args.period, n_years=args.years,
                        **_scope(args))
     return _emit(table, args, seed_count_columns(table))
 
@@ -275,7 +276,7 @@ def _cmd_seed(args: argparse.Namespace) -> int:
 def _cmd_spc(args: argparse.Namespace) -> int:
     from atlas.analyses import publish_spc_table, spc_table
 
-    table = spc_table(_store(), args.dataset, args.level, args.grain, **_scope(args), measure=args.measure,
+    table = spc_table(_store(args), args.dataset, args.level, args.grain, **_scope(args), measure=args.measure,
                       area=args.area, target=args.target, polarity=args.polarity, baseline=args.baseline,
                       screen_outliers=args.screen_outliers)
     if args.publication:  # its own wrapper: the whole-area rows and the series' means need more than publish()
@@ -294,10 +295,12 @@ def _disclosure(command: str) -> Mapping[str, Sequence[str]]:
     return DISCLOSURE[command]
 
 
-def _store():
+def _store(args: argparse.Namespace):
+    """The store, read for publication (perturbed counts) when --publication is given."""
+    from atlas.publication import publication_store
     from store import Store
 
-    return Store()
+    return publication_store(Store(), getattr(args, "publication", False))
 
 
 def _emit(table: pd.DataFrame, args: argparse.Namespace, disclosure: Mapping[str, Sequence[str]]) -> int:

@@ -1,7 +1,7 @@
 """Output subcommands of `atlas`: `map` (PNG/SVG/PDF), `briefing` (multi-page PDF) and `export` (CSV/XLSX).
 
 Each writes one file named by --out. --publication applies the same suppression as the analysis
-commands (counts 1-4 shown as "<5", derived figures blanked); every file states its disclosure mode
+commands (counts perturbed, 0-4 shown as "<5", derived figures blanked); every file states its disclosure mode
 and, for synthetic datasets, "synthetic demo data". See docs/exports.md.
 """
 
@@ -21,7 +21,7 @@ from geo.schema import DENOMINATORS, GRAINS, LEVELS, AtlasError
 # choices of atlas.exports, geo.static_maps, geo.classify, geo.maps and geo.print_page); the commands
 # import those modules when they run, so `atlas map --help` does not load pandas or matplotlib.
 
-_PUB_HELP = (f"publication mode: counts 1-{PUBLICATION_THRESHOLD - 1} suppressed (shown as "
+_PUB_HELP = (f"publication mode: counts perturbed by up to 2, 0-{PUBLICATION_THRESHOLD - 1} suppressed (shown as "
              f"'<{PUBLICATION_THRESHOLD}', hatched on maps) and the figures derived from them blanked")
 
 

@@ -166,8 +166,10 @@ def run(args: argparse.Namespace) -> int:
     if result.rows_accepted == 0:
         raise AtlasError(f"{result.file_name}: no service rows could be used, so no distances can be measured")
     grain, period = ("fy", args.year) if args.year else (args.grain, args.period)
-    table = services_for(Store(), args.dataset, result.services, args.level, grain, period, args.area_filter,
-                         args.category, args.denominator, args.high_need_share)
+    from atlas.publication import publication_store
+
+    table = services_for(publication_store(Store(), args.publication), args.dataset, result.services, args.level,
+                         grain, period, args.area_filter, args.category, args.denominator, args.high_need_share)
     for note in table.attrs.get("notes", []):
         print(f"note: {note}", file=sys.stderr)
     shown = shown_table(table, args.publication)

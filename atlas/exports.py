@@ -1,7 +1,7 @@
 """Files for documents and meetings from a stored dataset: analysis tables (CSV, XLSX) and static maps.
 
 Tables use the command line's own disclosure rules (``atlas.cli_analysis``): in publication mode counts
-of 1-4 become "<5" and the figures derived from them are blanked (analysis.disclosure). Every file
+of 0-4 become "<5" and the figures derived from them are blanked (analysis.disclosure). Every file
 states its mode: a ``disclosure`` column (and ``data_note`` = "synthetic demo data" for synthetic
 datasets) in CSV and XLSX, plus an "About" sheet in XLSX. Text cells that a spreadsheet would run as
 a formula (starting with = + - @, tab or carriage return) are prefixed with an apostrophe (OWASP,
@@ -193,7 +193,9 @@ def export_table(
 ) -> tuple[Path, pd.DataFrame]:
     """Build, publish (if asked) and write one table; returns (path, the table as written before stamping)."""
     _, synthetic = dataset_info(store, dataset)
-    raw = build_table(store, table, dataset, **scope)
+    from atlas.publication import publication_store
+
+    raw = build_table(publication_store(store, publication), table, dataset, **scope)
     shown = publish_table(raw, table, publication)
     title = f"{table} table, dataset {dataset!r}"
     path = write_table(shown, out, fmt, publication=publication, synthetic=synthetic, title=title)
@@ -258,7 +260,7 @@ def map_classes(values: pd.Series, measure: str, scheme: str = "quantiles", k: i
 
 
 def publish_map_values(values: pd.DataFrame, measure: str, publication: bool) -> pd.DataFrame:
-    """Publication mode for maps: numeric measures hide areas with counts 1-4 (value blanked, ``suppressed``).
+    """Publication mode for maps: numeric measures hide areas with counts 0-4 (value blanked, ``suppressed``).
 
     Categorical measures (hot spot labels) are shown as on the dashboard: a label reveals no count.
     """
@@ -266,7 +268,7 @@ def publish_map_values(values: pd.DataFrame, measure: str, publication: bool) ->
 
     if not publication or measure in CATEGORY_COLOURS or COUNT not in values.columns:
         return values
-    out = suppress_small_counts(values, PUBLICATION_THRESHOLD, [COUNT], {COUNT: ["value"]})
+    out = suppress_small_counts(values, PUBLICATION_THRESHOLD, [COUNT], {COUNT: ["value"]}, hide_zeros=True)
     return out.rename(columns={SUPPRESSED_FLAG: "suppressed"})
 
 
@@ -323,8 +325,11 @@ def build_map(
     boundary_set, synthetic = dataset_info(store, dataset)
     grain = infer_grain(period or (periods[0] if periods else None), grain)
     last = period or (periods[-1] if periods else None)
-    values = map_values(store, dataset, level, grain, measure, period=None if periods and measure in ("lisa", "gi_bin")
-                        else last, area_filter=area_filter, denominator=denominator, category=category)
+    from atlas.publication import publication_store
+
+    values = map_values(publication_store(store, publication), dataset, level, grain, measure,
+                        period=None if periods and measure in ("lisa", "gi_bin") else last, area_filter=area_filter,
+                        denominator=denominator, category=category)
     if last is None:
         last = _latest(values, grain)
     shown = publish_map_values(values, measure, publication)

@@ -13,14 +13,24 @@ Columns: docs/output-columns.md.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from analysis.perturbation import MAX_CHANGE
 from analysis.disclosure import SECONDARY_SYMBOL, primary_symbol, secondary_mask, suppress_small_counts
 from geo.attribution import PUBLICATION_THRESHOLD
 
 NOTE_ATTR = "publication_note"
+
+
+def publication_store(store: Any, publication: bool) -> Any:
+    """The store analyses should read: in publication mode its counts are perturbed (``Store.for_publication``).
+
+    Stores without that method (test fakes) are returned unchanged.
+    """
+    return store.for_publication() if publication and hasattr(store, "for_publication") else store
 RATE_COLS = ["rate_per_1000", "rate_lower_95", "rate_upper_95", "rate_lower_998", "rate_upper_998", "rate_ratio"]
 
 # Columns from which each period's total count can be worked out: the whole-area rate (with the
@@ -100,8 +110,8 @@ def note_text(n_primary: int, n_secondary: int, n_withheld: int, with_totals: bo
               threshold: int = PUBLICATION_THRESHOLD, symbol: str = "<", unit: str = "rows") -> str:
     """What publication mode hid, in one sentence (the CLI prints it to stderr, the app shows it)."""
     label = primary_symbol(threshold, None if symbol == "<" else symbol)
-    msg = (f"publication mode: {n_primary} {unit} with counts of 1-{threshold - 1} shown as '{label}' and their "
-           "derived figures blanked")
+    msg = (f"publication mode: counts perturbed by up to {MAX_CHANGE} (cell-key method); {n_primary} {unit} with "
+           f"counts of 0-{threshold - 1} shown as '{label}' and their derived figures blanked")
     if with_totals:
         msg += (f"; {n_secondary} further counts hidden as '{SECONDARY_SYMBOL}' so that no small count can be "
                 "worked out from a period total")
@@ -129,12 +139,20 @@ def publish(
     with_totals = command in WITH_TOTALS
     if with_totals and "count" in table.columns and "period" in table.columns:
         groups = table[[c for c in ("period", "category") if c in table.columns]].astype("string").fillna("")
-        sec, withheld = secondary_mask(table["count"], groups.agg("|".join, axis=1), threshold)
+        key = groups.agg("|".join, axis=1)
+        sec, withheld = secondary_mask(table["count"], key, threshold)
         secondary["count"] = sec
-    out = suppress_small_counts(table, threshold, list(disclosure), disclosure, label, also_hide=secondary)
+        # A period total below the threshold is a small count itself (and a total of 0 says every hidden count
+        # in it is 0): the figures that reveal it are withheld.
+        total = pd.to_numeric(table["count"], errors="coerce").groupby(key.to_numpy()).transform("sum")
+        withheld = withheld | (total < threshold).to_numpy()
+    # Zeros are hidden too: with "<5" meaning 1-4, a hidden year of 4 made of four hidden months would say each
+    # month is 1 (docs/trust.md, "Differencing across tables").
+    out = suppress_small_counts(table, threshold, list(disclosure), disclosure, label, also_hide=secondary,
+                                hide_zeros=True)
     present = [c for c in disclosure if c in table.columns]
     values = table[present].apply(pd.to_numeric, errors="coerce")
-    n_primary = int(((values >= 1) & (values < threshold)).any(axis=1).sum())  # rows shown with the symbol
+    n_primary = int(((values >= 0) & (values < threshold)).any(axis=1).sum())  # rows shown with the symbol
     n_withheld = 0
     if withheld is not None and withheld.any():
         n_withheld = int(withheld.sum())

@@ -17,14 +17,14 @@ ATTRIBUTION = (
 # Short form for a map's own attribution line (the full block goes in the footer or the notes).
 MAP_ATTRIBUTION = "Contains OS data © Crown copyright and database right 2016"
 
-PUBLICATION_THRESHOLD = 5  # counts 1..4 suppressed (analysis.disclosure)
+PUBLICATION_THRESHOLD = 5  # counts 0..4 suppressed (analysis.disclosure), after perturbation (analysis.perturbation)
 UNSUPPRESSED_TEXT = "Unsuppressed — not for publication"
 
 
 def disclosure_text(publication: bool, threshold: int = PUBLICATION_THRESHOLD) -> str:
-    """The disclosure mode in words: "Publication mode: counts 1-4 suppressed" or the unsuppressed warning."""
+    """The disclosure mode in words: "Publication mode: counts perturbed, 0-4 suppressed" or the unsuppressed warning."""
     if publication:
-        return f"Publication mode: counts 1-{threshold - 1} suppressed"
+        return f"Publication mode: counts perturbed, 0-{threshold - 1} suppressed"
     return UNSUPPRESSED_TEXT
 
 

@@ -42,7 +42,7 @@ CATEGORY_COLOURS: dict[str, Mapping[str, str]] = {"lisa": LISA_COLOURS, "gi_bin"
 VALUE = "value"
 SUPPRESSED = "suppressed"  # bool column of values: count 1..4 hidden in publication mode
 SUPPRESSED_HATCH = "////"
-SUPPRESSED_LABEL = f"Suppressed (1–{PUBLICATION_THRESHOLD - 1} incidents)"
+SUPPRESSED_LABEL = f"Suppressed (0–{PUBLICATION_THRESHOLD - 1} incidents)"
 OUTLINE_COLOUR = "#222222"
 CONTEXT_FILL = "#f2f2f2"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -222,6 +223,9 @@ def _report_json(report: ImportReportLike) -> str:
 class Store:
     """Embedded DuckDB store; every write is copy-on-write (see store.cow)."""
 
+    # Publication mode reads the store through for_publication(): analyses then get perturbed counts.
+    perturb_counts = False
+
     def __init__(self, path: str | os.PathLike[str] | None = None):
         self.path = Path(path) if path is not None else default_store_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -239,6 +243,18 @@ class Store:
             raise StoreError(f"{self.path}: cannot be opened as a DuckDB store ({exc})") from exc
         check_version(version, str(self.path))
         return version
+
+    def for_publication(self) -> Store:
+        """This store as publication mode reads it: analyses built on it get perturbed counts (atlas.analyses.load_frame)."""
+        view = copy.copy(self)
+        view.perturb_counts = True
+        return view
+
+    def exact_counts(self) -> Store:
+        """This store with exact counts (the inverse of for_publication)."""
+        view = copy.copy(self)
+        view.perturb_counts = False
+        return view
 
     def cache_token(self) -> tuple[str, int, int, int] | None:
         """(resolved path, st_mtime_ns, st_ino, st_size) of the store file; None when it cannot be stat'ed.

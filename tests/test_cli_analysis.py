@@ -132,16 +132,25 @@ def test_publication_mode_suppresses_small_counts(stored, tmp_path, capsys):
     plain = run(tmp_path, "rates", "--level", "lsoa", "--grain", "month", "--period", "2023-05")
     published = run(tmp_path, "rates", "--level", "lsoa", "--grain", "month", "--period", "2023-05",
                     "--publication")
-    small = pd.to_numeric(plain["count"]).between(1, 4)
+    true = pd.to_numeric(plain["count"])
+    shown = pd.to_numeric(published["count"], errors="coerce")
+    small = true.between(0, 4)  # zeros too
     assert small.any() and (~small).any()
     assert (published.loc[small, "count"] == "<5").all()
     assert published.loc[small, "rate_per_1000"].isna().all()
     assert published.loc[small, "rate_upper_95"].isna().all()
-    assert (published.loc[~small, "count"] == plain.loc[~small, "count"]).all()
-    assert published.loc[~small, "rate_per_1000"].notna().all()
-    small_repeat = pd.to_numeric(plain["repeat_count"]).between(1, 4)
-    assert (published.loc[small_repeat, "repeat_count"] == "<5").all()
-    assert published["suppressed"].tolist() == (small | small_repeat).tolist()
+    # Counts of 5 or more are perturbed by at most 2; a true 5 or 6 published as 3 or 4 is hidden too.
+    big = true >= 5
+    assert ((shown[big] - true[big]).abs().dropna() <= 2).all() and (shown[big].dropna() >= 5).all()
+    assert (published.loc[big & shown.isna(), "count"] == "<5").all() and true[big & shown.isna()].le(6).all()
+    assert (shown[big] != true[big]).any()
+    assert published.loc[shown.notna(), "rate_per_1000"].to_numpy() == pytest.approx(
+        (shown / published["population"] * 1000)[shown.notna()].to_numpy())
+    repeat = pd.to_numeric(published["repeat_count"], errors="coerce")
+    small_repeat = published["repeat_count"] == "<5"
+    assert (small_repeat | repeat.ge(5)).all()
+    assert pd.to_numeric(plain["repeat_count"]).between(0, 4).le(small_repeat).all()
+    assert published["suppressed"].tolist() == (shown.isna() | small_repeat).tolist()
     assert "publication mode:" in capsys.readouterr().err
 
 

@@ -217,8 +217,8 @@ def test_publish_rates_table_hides_a_complement_and_blanks_unprotectable_totals(
         "incident_share": [0.05, 0.7, 0.25, 1.0, 0.0, 0.0],
     })
     out = publish(t, "rates", _DISCLOSURE["rates"], 5, "*")
-    assert out["count"].tolist() == ["*", "30", "*", "*", "0", "0"]
-    assert out["rate_per_1000"].isna().tolist() == [True, False, True, True, False, False]
+    assert out["count"].tolist() == ["*", "30", "*", "*", "*", "*"]  # zeros are hidden too
+    assert out["rate_per_1000"].isna().tolist() == [True, False, True, True, True, True]
     # 2024's total (3) is a single small count: no complement exists, so its whole-area figures go
     assert out.loc[3:, "whole_area_rate"].isna().all() and out.loc[:2, "whole_area_rate"].notna().all()
     assert out.loc[4:, "incident_share"].isna().all()
@@ -231,8 +231,8 @@ def test_cli_rates_publication_leaves_no_period_with_one_hidden_count(tmp_path):
     from test_analyses import DATASET, darlington_counts, store_dataset
 
     counts = darlington_counts(months=["2023-04", "2023-05"])
-    counts = counts[counts["category"] == "Violence"].reset_index(drop=True)
-    counts["count"] = counts["count"] * 10
+    counts = counts[counts["category"] == "Other"].reset_index(drop=True)  # a row for every LSOA (no zeros)
+    counts["count"] = counts["count"] * 10 + 10  # no zeros (publication mode hides them too)
     first = counts.groupby("period").head(1).index  # one LSOA per month gets a small count
     counts.loc[first, "count"] = 3
     store_dataset(counts)

@@ -50,7 +50,7 @@ def test_csv_and_xlsx_state_the_mode_and_never_hold_formulas(tmp_path: Path):
     t = pd.DataFrame({"area_name": ["=1+1", "Ok"], "count": [3, 10]})
     csv = write_table(t, tmp_path / "t.csv", publication=True, synthetic=True)
     back = pd.read_csv(csv, encoding="utf-8-sig")
-    assert back[DISCLOSURE_COL].unique().tolist() == ["Publication mode: counts 1-4 suppressed"]
+    assert back[DISCLOSURE_COL].unique().tolist() == ["Publication mode: counts perturbed, 0-4 suppressed"]
     assert back["data_note"].unique().tolist() == ["synthetic demo data"]
     assert back["area_name"].iloc[0] == "'=1+1"
     xlsx = write_table(t, tmp_path / "t.xlsx", publication=False, synthetic=False, title="test")

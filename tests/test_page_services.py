@@ -53,7 +53,7 @@ def _map_args(at: AppTest) -> dict:
     return json.loads(component.proto.json_args)
 
 
-def _expected(at: AppTest, share: float = ac.HIGH_NEED_SHARE) -> pd.DataFrame:
+def _expected(at: AppTest, share: float = ac.HIGH_NEED_SHARE, publication: bool = False) -> pd.DataFrame:
     from atlas.cli_services import services_for
     from demo.services import demo_services_path
     from ingest.services import read_services
@@ -61,7 +61,8 @@ def _expected(at: AppTest, share: float = ac.HIGH_NEED_SHARE) -> pd.DataFrame:
 
     (name,) = Store().datasets()["name"].tolist()
     period = at.selectbox(key="frame_period").value
-    return services_for(Store(), name, read_services(demo_services_path()).services, "ward", "fy", period,
+    store = Store().for_publication() if publication else Store()  # publication mode reads perturbed counts
+    return services_for(store, name, read_services(demo_services_path()).services, "ward", "fy", period,
                         share=share)
 
 
@@ -104,7 +105,7 @@ def test_demo_services_values_markers_and_captions(page: AppTest):
 def test_publication_mode_bands_and_no_markers(page: AppTest):
     page.toggle(key="frame_publication").set_value(True)
     run(page)
-    table = _expected(page)
+    table = _expected(page, publication=True)
     shown = _table(page, "High-need areas furthest")
     bands = {label for _, label in ac.DISTANCE_BANDS}
     assert set(shown["Nearest service (km, straight line)"]) <= bands

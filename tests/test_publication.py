@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pathlib import Path
 
 import numpy as np
@@ -64,21 +66,23 @@ def test_publish_returns_the_note_instead_of_printing_it(capsys):
     t = _rates_like()
     t.attrs["notes"] = ["kept"]
     out = publish(t, "rates")
-    assert out["count"].tolist() == ["<5", "30", "*", "<5", "0", "0"]
-    assert out["rate_per_1000"].isna().tolist() == [True, False, True, True, False, False]
+    # zeros are hidden too (docs/trust.md): "<5" = 0-4
+    assert out["count"].tolist() == ["<5", "30", "*", "<5", "<5", "<5"]
+    assert out["rate_per_1000"].isna().tolist() == [True, False, True, True, True, True]
     assert out.loc[3:, "whole_area_rate"].isna().all() and out.loc[:2, "whole_area_rate"].notna().all()
     assert out.attrs["notes"] == ["kept"]
     note = out.attrs[NOTE_ATTR]
-    assert note.startswith("publication mode: 2 rows with counts of 1-4 shown as '<5'")
+    assert note.startswith("publication mode: counts perturbed by up to 2 (cell-key method); 4 rows with counts of "
+                           "0-4 shown as '<5'")
     assert "1 further counts hidden as '*'" in note and "whole-area figures blanked for 3 rows" in note
     assert capsys.readouterr() == ("", "")
-    assert hidden_counts(out) == (2, 1)
+    assert hidden_counts(out) == (4, 1)
 
 
 def test_tables_without_totals_get_no_secondary_suppression():
     t = _rates_like().drop(columns=["whole_area_rate", "rate_ratio", "incident_share"])
     out = publish(t.assign(total_count=t["count"] + 1), "emerging")
-    assert out["count"].tolist() == ["<5", "30", "11", "<5", "0", "0"]
+    assert out["count"].tolist() == ["<5", "30", "11", "<5", "<5", "<5"]
     assert out["total_count"].tolist() == ["<5", "31", "12", "<5", "<5", "<5"]
     assert "no secondary suppression" in out.attrs[NOTE_ATTR]
 
@@ -89,7 +93,7 @@ def test_the_cli_keeps_its_old_names_and_signature(capsys):
     assert cli_analysis._DISCLOSURE is DISCLOSURE and cli_analysis.PUBLICATION_THRESHOLD == 5
     old = cli_analysis.publish(_rates_like(), "rates", DISCLOSURE["rates"], 5, "<")
     pd.testing.assert_frame_equal(old, publish(_rates_like(), "rates"))
-    assert "publication mode: 2 rows" in capsys.readouterr().err
+    assert "; 4 rows with counts of 0-4" in capsys.readouterr().err
 
 
 def test_rules_by_command():
@@ -119,10 +123,13 @@ def test_rates_cli_and_app_give_the_same_suppressed_table(env, tmp_path):
     assert (cli[COUNT] == "<5").any() and (cli[COUNT] == "*").any()  # primary and secondary both at work
     # the page helper (one whole period at a time) gives that period's rows of the same table
     frame = Frame(env[1], env[2], True, "lsoa", "fy", YEAR, publication=True)
-    raw = _cache.rates(env[0], sel)
-    one = frame_publish(raw[raw[PERIOD] == YEAR].reset_index(drop=True), frame)
+    perturbed = _cache.rates(env[0], frame.selection)  # publication mode's selection reads perturbed counts
+    one = frame_publish(perturbed[perturbed[PERIOD] == YEAR].reset_index(drop=True), frame)
     pd.testing.assert_frame_equal(_as_csv_text(one), cli[cli[PERIOD] == YEAR].reset_index(drop=True))
-    pd.testing.assert_frame_equal(_cache.published_rates(env[0], sel, False), raw)  # off: unsuppressed
+    raw = _cache.rates(env[0], sel)
+    assert not raw[COUNT].equals(perturbed[COUNT])
+    assert (raw[COUNT] - perturbed[COUNT]).abs().max() <= 2
+    pd.testing.assert_frame_equal(_cache.published_rates(env[0], sel, False), raw)  # off: exact and unsuppressed
 
 
 def test_priority_seed_and_shares_match_the_cli(env, tmp_path):
@@ -142,9 +149,9 @@ def test_priority_seed_and_shares_match_the_cli(env, tmp_path):
 
     # Compare page: rates with shares and repeat shares, under the `smoothed` rules
     shares = _cache.locality_rates(env[0], sel, True)
-    raw = _cache.locality_rates(env[0], sel, False)
+    raw = _cache.locality_rates(env[0], replace(sel, perturbed=True), False)  # perturbed, not yet suppressed
     pd.testing.assert_frame_equal(shares, publish(raw, "smoothed"))
-    small = raw[COUNT].between(1, 4).to_numpy()
+    small = raw[COUNT].between(0, 4).to_numpy()
     assert small.any() and shares.loc[small, ["incident_share", "share_ratio"]].isna().all().all()
 
 
@@ -162,7 +169,7 @@ def test_whole_area_total_is_hidden_where_the_rates_table_withholds_it(monkeypat
     monkeypatch.setattr(_cache, "whole_area", lambda key, sel: overall_rate(rates[[PERIOD, COUNT, "population"]]))
     key, sel = ("fake-store", 1), Selection("fake", "set", "ward", "year", None, "total", None)
     cli = publish(rates, "rates")
-    assert cli["count"].tolist() == ["<5", "30", "*", "<5", "*", "0"]
+    assert cli["count"].tolist() == ["<5", "30", "*", "<5", "*", "<5"]
     assert cli.loc[cli[PERIOD] == "2024", "whole_area_rate"].isna().all()
     assert cli.loc[cli[PERIOD] == "2023", "whole_area_rate"].notna().all()
     whole = _cache.published_whole_area(key, sel, True).set_index(PERIOD)
@@ -176,7 +183,7 @@ def test_exports_use_the_same_rules(env):
     from views import _cache
 
     sel = _selection(env)
-    raw = _cache.rates(env[0], sel)
+    raw = _cache.rates(env[0], replace(sel, perturbed=True))  # what publication mode reads
     out = publish_table(raw, "rates", True)
     pd.testing.assert_frame_equal(out, _cache.published_rates(env[0], sel, True))
     assert out[AREA_CODE].tolist() == raw[AREA_CODE].tolist() and (out[COUNT] == "<5").any()

@@ -123,7 +123,7 @@ def test_pdf_is_one_page_with_text(tmp_path: Path, wards, values):
     data = m.save(tmp_path / "map.pdf").read_bytes()
     assert data[:5] == b"%PDF-" and pdf_pages(data) == 1
     text = pdf_text(data)
-    assert "Incidents by ward" in text and " km" in text and "Publication mode: counts 1-4 suppressed" in text
+    assert "Incidents by ward" in text and " km" in text and "Publication mode: counts perturbed, 0-4 suppressed" in text
     assert m.figure.get_size_inches() == pytest.approx(page_size("a3", "portrait"))
 
 
@@ -138,7 +138,7 @@ def test_publication_mode_hatches_suppressed_areas(wards, values):
     entry = next(e for e in m.legend if e.label == SUPPRESSED_LABEL)
     assert entry.n == 2 and entry.hatch
     assert "no data" not in [e.label for e in m.legend]  # hidden areas are not "no data"
-    assert disclosure_text(True) == "Publication mode: counts 1-4 suppressed"
+    assert disclosure_text(True) == "Publication mode: counts perturbed, 0-4 suppressed"
 
 
 def test_small_multiples_share_one_set_of_classes(tmp_path: Path, wards, values):

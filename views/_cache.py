@@ -7,6 +7,8 @@ atomically on every write (copy-on-write), so a new mtime means new data and a f
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -20,7 +22,7 @@ from analysis.cube import CodedCounts
 from boundaries.load import load_areas
 from boundaries.registry import get_boundary_set
 from geo.schema import (
-    AREA_CODE, COUNT, GRAIN, GRAINS, LAD_CODE, LAD_NAME, PERIOD, POPULATION, AtlasError,
+    AREA_CODE, COUNT, GRAIN, GRAINS, LAD_CODE, LAD_NAME, PERIOD, AtlasError,
 )
 from atlas.outlines import covered_areas, selection_outlines
 from store.store import Store, default_store_path
@@ -132,6 +134,13 @@ def lad_options(key: StoreKey, dataset: str, boundary_set: str, level: str, grai
 # --- analysis tables (atlas.analyses), keyed by the frame's Selection; pages filter periods themselves
 
 
+def analysis_store(key: StoreKey, sel: Selection) -> Store:
+    """The store the selection's analyses read: perturbed counts in publication mode (atlas.publication)."""
+    from atlas.publication import publication_store
+
+    return publication_store(Store(key[0]), sel.perturbed)
+
+
 def _args(sel: Selection) -> dict:
     return {"dataset": sel.dataset, "level": sel.level, "grain": sel.grain, "area_filter": sel.area_filter,
             "denominator": sel.denominator, "category": sel.category}
@@ -163,7 +172,7 @@ def hotspots(key: StoreKey, sel: Selection, statistic: str = "gi_star", period: 
     """
     from atlas.analyses import hotspots_table
 
-    return hotspots_table(Store(key[0]), **_args(sel), statistic=statistic, period=period)
+    return hotspots_table(analysis_store(key, sel), **_args(sel), statistic=statistic, period=period)
 
 
 @st.cache_data(show_spinner="Emerging hot spot analysis…")
@@ -171,7 +180,7 @@ def emerging(key: StoreKey, sel: Selection, period: str) -> pd.DataFrame:
     """atlas.analyses.emerging_table (space-time Gi* + Mann-Kendall) over the periods up to `period`."""
     from atlas.analyses import emerging_table
 
-    return emerging_table(Store(key[0]), **_args(sel), period=period)
+    return emerging_table(analysis_store(key, sel), **_args(sel), period=period)
 
 
 @st.cache_data(show_spinner="Comparing periods…")
@@ -179,15 +188,15 @@ def compare(key: StoreKey, sel: Selection, period: str, against: str) -> pd.Data
     """atlas.analyses.compare_table: change per area from `against` to `period` (exact Poisson test)."""
     from atlas.analyses import compare_table
 
-    return compare_table(Store(key[0]), **_args(sel), period=period, against=against)
+    return compare_table(analysis_store(key, sel), **_args(sel), period=period, against=against)
 
 
 @st.cache_data(show_spinner=False)
 def whole_area(key: StoreKey, sel: Selection) -> pd.DataFrame:
-    """All areas of the selection summed, per period: count, population, rate with intervals (analysis.rates.overall_rate)."""
-    from analysis.rates import overall_rate
+    """All areas of the selection summed, per period: count, population, rate with intervals (atlas.analyses.whole_area_table)."""
+    from atlas.analyses import whole_area_table
 
-    return overall_rate(rates(key, sel)[[PERIOD, COUNT, POPULATION]])
+    return whole_area_table(analysis_store(key, sel), **_args(sel))
 
 
 @st.cache_data(show_spinner=False)
@@ -209,6 +218,11 @@ if TYPE_CHECKING:
 
 
 
+def _reading(sel: Selection, publication: bool) -> Selection:
+    """The selection whose tables publication mode shows: perturbed counts when ``publication`` is on."""
+    return replace(sel, perturbed=True) if publication else sel
+
+
 def _published(table: pd.DataFrame, command: str, publication: bool) -> pd.DataFrame:
     """atlas.publication.publish (the command line's rules for `command`) when publication mode is on."""
     if not publication:
@@ -221,7 +235,7 @@ def _published(table: pd.DataFrame, command: str, publication: bool) -> pd.DataF
 @st.cache_data(show_spinner=False)
 def published_rates(key: StoreKey, sel: Selection, publication: bool) -> pd.DataFrame:
     """rates() as `atlas rates --publication` writes it (every period; unchanged when publication is off)."""
-    return _published(rates(key, sel), "rates", publication)
+    return _published(rates(key, _reading(sel, publication)), "rates", publication)
 
 
 @st.cache_data(show_spinner=False)
@@ -243,6 +257,7 @@ def published_whole_area(key: StoreKey, sel: Selection, publication: bool) -> pd
     Secondary suppression (atlas.publication) blanks the whole-area rate of a period whose total would
     reveal a small count; the headline count and rate of that period are hidden too ("*"; "<5" if small).
     """
+    sel = _reading(sel, publication)
     whole = whole_area(key, sel)
     if not publication:
         return whole
@@ -254,7 +269,7 @@ def published_whole_area(key: StoreKey, sel: Selection, publication: bool) -> pd
     withheld = set(raw.loc[lost, PERIOD].astype(str))
     out = whole.copy()
     hide = out[PERIOD].astype(str).isin(withheld).to_numpy()
-    small = out[COUNT].between(1, PUBLICATION_THRESHOLD - 1).to_numpy()
+    small = out[COUNT].between(0, PUBLICATION_THRESHOLD - 1).to_numpy()  # zeros too, as publish() hides them
     text = out[COUNT].astype("string")
     text = text.mask(pd.Series(hide, index=out.index), SECONDARY_SYMBOL)
     out[COUNT] = text.mask(pd.Series(small, index=out.index), primary_symbol(PUBLICATION_THRESHOLD))
@@ -270,7 +285,7 @@ def locality_rates(key: StoreKey, sel: Selection, publication: bool) -> pd.DataF
     from analysis.concentration import repeat_share
     from analysis.rates import share_of_incidents
 
-    table = repeat_share(share_of_incidents(rates(key, sel)))
+    table = repeat_share(share_of_incidents(rates(key, _reading(sel, publication))))
     # A rates table with incident and population shares and repeat shares: the `atlas smoothed` rules.
     return _published(table, "smoothed", publication)
 
@@ -305,7 +320,8 @@ def seed_table_for(key: StoreKey, sel: Selection, period: str | None, publicatio
     last_fy = None
     if period is not None and can_convert(sel.grain, "fy"):
         last_fy = str(convert_periods(pd.Series([period]), sel.grain, "fy").iloc[0])
-    table = seed_rates(Store(key[0]), sel.dataset, level=sel.level, last_fy=last_fy, area_filter=sel.area_filter,
+    sel = _reading(sel, publication)
+    table = seed_rates(analysis_store(key, sel), sel.dataset, level=sel.level, last_fy=last_fy, area_filter=sel.area_filter,
                        denominator=sel.denominator, category=sel.category)
     return _published(table, "seed", publication)
 
@@ -317,7 +333,8 @@ def priority_ranking(
     """atlas.analyses.priority_table for `period` with these weights (a frozen dataclass: hashable key)."""
     from atlas.analyses import priority_table
 
-    table = priority_table(Store(key[0]), **_args(sel), period=period, weights=weights, top_n=top_n)
+    sel = _reading(sel, publication)
+    table = priority_table(analysis_store(key, sel), **_args(sel), period=period, weights=weights, top_n=top_n)
     return _published(table, "priority", publication)
 
 
@@ -347,7 +364,7 @@ def _selection_codes(key: StoreKey, sel: Selection) -> np.ndarray:
     without a rates table of every period."""
     from atlas.analyses import load_frame
 
-    return load_frame(Store(key[0]), **_args(sel)).areas[AREA_CODE].unique()
+    return load_frame(analysis_store(key, sel), **_args(sel)).areas[AREA_CODE].unique()
 
 
 @st.cache_resource(show_spinner="Loading boundaries…")
@@ -447,7 +464,7 @@ def _shared_rates(key: StoreKey, sel: Selection, smoothed: bool = False) -> tupl
     else:
         from atlas.analyses import rates_table
 
-        table = rates_table(Store(key[0]), **_args(sel))
+        table = rates_table(analysis_store(key, sel), **_args(sel))
     return table, table.groupby(PERIOD, sort=False, observed=True).indices
 
 
@@ -457,7 +474,7 @@ def _period_table(key: StoreKey, sel: Selection, period: str) -> pd.DataFrame:
     ~0.6 s for all 72 months of 5,000 areas, so a first map visit or a period change need not wait for them."""
     from atlas.analyses import rates_table
 
-    return rates_table(Store(key[0]), **_args(sel), period=period)
+    return rates_table(analysis_store(key, sel), **_args(sel), period=period)
 
 
 def _rates_of(key: StoreKey, sel: Selection, period: str, smoothed: bool = False) -> pd.DataFrame:
@@ -476,7 +493,7 @@ def _all_period_values(key: StoreKey, sel: Selection, measure: str) -> pd.Series
     from analysis.rates import PER
     from atlas.analyses import load_frame
 
-    f = load_frame(Store(key[0]), **_args(sel))
+    f = load_frame(analysis_store(key, sel), **_args(sel))
     # The cube itself, not the tidy counts table (~0.1 s of text columns for 5,000 areas x 72 months):
     # ravel() is the table's area-major order.
     counts = f.cube.ravel().astype(np.int64)
@@ -536,6 +553,7 @@ def map_classes(key: StoreKey, sel: Selection, measure: str, scheme: str, k: int
     """
     from geo.classify import classify
 
+    sel = _reading(sel, publication)
     if measure == "ehsa":
         return classify(pd.Series([], dtype=float), scheme, k, breaks)
     if measure in ("count", "rate") and not publication:  # no rates table of every period needed

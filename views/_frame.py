@@ -45,8 +45,9 @@ DEFAULT_GRAIN = "fy"  # UK public-sector reporting year
 DEFAULT_DENOMINATOR = "total"
 GRAIN = DEFAULT_GRAIN  # kept for pages written against the first frame
 SUPPRESSION_THRESHOLD = PUBLICATION_THRESHOLD  # the command line's threshold (atlas.publication)
-PUBLICATION_NOTE = (f"Publication mode: counts of 1–{SUPPRESSION_THRESHOLD - 1} are shown as “<{SUPPRESSION_THRESHOLD}” "
-                    "and their rates and intervals are blank; where a total is shown, further counts are hidden "
+PUBLICATION_NOTE = ("Publication mode: counts are perturbed by up to 2 (the cell-key method of the Census), so tables "
+                    f"need not add up exactly; counts of 0–{SUPPRESSION_THRESHOLD - 1} are shown as "
+                    f"“<{SUPPRESSION_THRESHOLD}” and their rates and intervals are blank; where a total is shown, further counts are hidden "
                     "as “*” so that no small count can be worked out from it.")
 
 _STATE_KEY = "atlas_frame"
@@ -82,6 +83,7 @@ class Selection:
     area_filter: str | None
     denominator: str
     category: str | None
+    perturbed: bool = False  # publication mode: analyses read perturbed counts (analysis.perturbation)
 
 
 @dataclass(frozen=True)
@@ -101,9 +103,12 @@ class Frame:
 
     @property
     def selection(self) -> Selection:
-        """Cache key of the analysis tables behind this frame (everything but period and publication)."""
+        """Cache key of the analysis tables behind this frame (everything but the period).
+
+        Publication mode reads perturbed counts, so its tables are other tables (``Selection.perturbed``).
+        """
         return Selection(self.dataset, self.boundary_set, self.level, self.grain, self.area_filter,
-                         self.denominator, self.category)
+                         self.denominator, self.category, self.publication)
 
 
 def _seed_from_query() -> None:
@@ -208,7 +213,8 @@ def render_frame() -> Frame | None:
         if not isinstance(st.session_state.get("frame_publication", False), bool):
             st.session_state["frame_publication"] = False
         publication = st.toggle("Publication mode", key="frame_publication",
-                                help="Suppress counts of 1–4 (shown as “<5”) and blank their rates, "
+                                help="Perturb counts by up to 2 (so tables cannot be subtracted from each other), suppress counts of 0–4 "
+                                     "(shown as “<5”) and blank their rates, "
                                      "for tables and maps that will be shared outside the partnership.")
     for message in st.session_state.get(_WARN_KEY, []):
         st.warning(message, icon=":material/link:")
@@ -266,7 +272,7 @@ def publication_note(table: pd.DataFrame, unit: str = "areas", count_cols: tuple
     """What publication mode hid in this (published, possibly filtered) table, as a sentence for a caption."""
     n_small, n_hidden = hidden_counts(table, count_cols, SUPPRESSION_THRESHOLD)
     t = SUPPRESSION_THRESHOLD
-    text = f"Publication mode: {n_small:,} {unit} with 1–{t - 1} incidents shown as “<{t}”, their rates blank"
+    text = f"Publication mode: {n_small:,} {unit} with 0–{t - 1} incidents shown as “<{t}”, their rates blank"
     if n_hidden:
         text += (f"; {n_hidden:,} more {unit} hidden as “*” (not small) so that no small count can be worked out "
                  "from the total")

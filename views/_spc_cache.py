@@ -7,8 +7,7 @@ from dataclasses import replace
 import pandas as pd
 import streamlit as st
 
-from store.store import Store
-from views._cache import StoreKey
+from views._cache import StoreKey, analysis_store
 from views._frame import Selection
 
 
@@ -19,6 +18,6 @@ def spc(key: StoreKey, sel: Selection, grain: str, measure: str, target: float |
     from atlas.analyses import publish_spc_table, spc_table
 
     sel = replace(sel, grain=grain)
-    table = spc_table(Store(key[0]), sel.dataset, sel.level, sel.grain, area_filter=sel.area_filter,
+    table = spc_table(analysis_store(key, sel), sel.dataset, sel.level, sel.grain, area_filter=sel.area_filter,
                       denominator=sel.denominator, category=sel.category, measure=measure, target=target)
     return publish_spc_table(table) if publication else table

@@ -144,7 +144,7 @@ def _download_image() -> None:
             file_name=f"map_{measure}_{frame.level}_{str(period).replace('/', '-')}_{mode}.png",
         )
         st.caption("For print: A4 landscape, 300 dpi, with legend, scale bar, north arrow, attribution and the "
-                   + ("publication mode (areas with 1–4 incidents hatched)." if frame.publication
+                   + ("publication mode (counts perturbed; areas with 0–4 incidents hatched)." if frame.publication
                       else "warning that it is unsuppressed."))
 
 

@@ -54,12 +54,15 @@ def read_demo() -> ServicesResult:
 
 @st.cache_data(show_spinner="Measuring distances…", max_entries=16, ttl=3600)
 def need_table(key: _cache.StoreKey, dataset: str, level: str, grain: str, period: str, area_filter: str | None,
-               category: str | None, denominator: str, services: pd.DataFrame, share: float) -> pd.DataFrame:
-    """atlas.cli_services.services_for for one selection (the command line's table, unrounded)."""
+               category: str | None, denominator: str, services: pd.DataFrame, share: float,
+               publication: bool) -> pd.DataFrame:
+    """atlas.cli_services.services_for for one selection (the command line's table, unrounded; perturbed counts
+    in publication mode)."""
     from atlas.cli_services import services_for
+    from atlas.publication import publication_store
     from store import Store
 
-    return services_for(Store(key[0]), dataset, services, level, grain, period, area_filter, category,
+    return services_for(publication_store(Store(key[0]), publication), dataset, services, level, grain, period, area_filter, category,
                         denominator, share)
 
 
@@ -161,7 +164,7 @@ share = st.select_slider("High need: areas with the highest rates per 1,000", SH
                          format_func=lambda s: f"top {s:.0%}", key="services_share")
 try:
     table = need_table(key, frame.dataset, frame.level, frame.grain, frame.period, frame.area_filter,
-                       frame.category, frame.denominator, result.services, float(share))
+                       frame.category, frame.denominator, result.services, float(share), frame.publication)
     areas = _cache.display_areas(key, frame.selection)
 except AtlasError as exc:
     st.error(plain(str(exc)))

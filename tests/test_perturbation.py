@@ -134,3 +134,21 @@ def test_two_stores_holding_the_same_import_publish_the_same_counts(tmp_path):
         frame_cache.clear()
     exact = rates_table(Store(tmp_path / "a.duckdb"), "Same", "lsoa", "month")["count"].to_numpy()
     assert (published[0] == published[1]).all() and (published[0] != exact).any()
+
+
+def test_a_rolling_year_and_the_financial_year_it_covers_publish_the_same_count(stores, demo_dataset):
+    """The rolling 12 months ending March 2025 are the rows of financial year 2024/25: one key, one published
+    count, so the rolling table adds nothing a reader can subtract (each window is a count of its own)."""
+    from atlas.analyses import rates_table
+    from atlas.area_statistics import rolling_rates_table
+
+    exact, published = stores
+    name = demo_dataset[0]
+    rolling = rolling_rates_table(published, name, "ward", area_filter=DARLINGTON)
+    rolling = rolling[rolling["period"] == "2025-03"].set_index("area_code")["count"]
+    year = rates_table(published, name, "ward", "fy", area_filter=DARLINGTON)
+    year = year[year["period"] == "2024/25"].set_index("area_code")["count"]
+    true = rates_table(exact, name, "ward", "fy", area_filter=DARLINGTON)
+    true = true[true["period"] == "2024/25"].set_index("area_code")["count"]
+    assert len(year) > 10 and rolling.reindex(year.index).tolist() == year.tolist()
+    assert (year != true).any()

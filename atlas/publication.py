@@ -138,13 +138,14 @@ def publish(
     withheld = None
     with_totals = command in WITH_TOTALS
     if with_totals and "count" in table.columns and "period" in table.columns:
-        groups = table[[c for c in ("period", "category") if c in table.columns]].astype("string").fillna("")
-        key = groups.agg("|".join, axis=1)
+        cols = [c for c in ("period", "category") if c in table.columns]
+        # One integer per (period, category): a row-wise string join took 6 s for a national table.
+        key = table[cols].astype("string").fillna("").groupby(cols, sort=False).ngroup().to_numpy()
         sec, withheld = secondary_mask(table["count"], key, threshold)
         secondary["count"] = sec
         # A period total below the threshold is a small count itself (and a total of 0 says every hidden count
         # in it is 0): the figures that reveal it are withheld.
-        total = pd.to_numeric(table["count"], errors="coerce").groupby(key.to_numpy()).transform("sum")
+        total = pd.to_numeric(table["count"], errors="coerce").groupby(key).transform("sum")
         withheld = withheld | (total < threshold).to_numpy()
     # Zeros are hidden too: with "<5" meaning 1-4, a hidden year of 4 made of four hidden months would say each
     # month is 1 (docs/trust.md, "Differencing across tables").

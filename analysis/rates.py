@@ -243,14 +243,19 @@ def share_of_incidents(rates: pd.DataFrame) -> pd.DataFrame:
 
     share_ratio > 1 means the area has more than its population's share of incidents. Areas without
     population get NaN population_share and share_ratio (their incidents still count in the total).
+    An incident_share already in the table (a rates table's, of the whole area's count, which in
+    publication mode is a published count of its own: atlas.analyses) is kept.
     """
     _require(rates, [COUNT, POPULATION], "rates table")
     out = rates.copy()
-    count = out[COUNT].astype(float)
     pop = out[POPULATION].astype(float).where(lambda s: s > 0)
-    total_count = sum_within_groups(count, out)
     total_pop = sum_within_groups(pop, out)
-    out[INCIDENT_SHARE] = count / total_count.where(total_count > 0)
+    if INCIDENT_SHARE in out.columns:
+        out[INCIDENT_SHARE] = out.pop(INCIDENT_SHARE)  # kept, placed with the other shares
+    else:
+        count = out[COUNT].astype(float)
+        total_count = sum_within_groups(count, out)
+        out[INCIDENT_SHARE] = count / total_count.where(total_count > 0)
     out[POPULATION_SHARE] = pop / total_pop
     out[SHARE_RATIO] = out[INCIDENT_SHARE] / out[POPULATION_SHARE]
     return out

@@ -856,7 +856,12 @@ def whole_area_table(
     rates table's whole-area rate is computed from.
     """
     f = load_frame(store, dataset, level, grain, area_filter, denominator, category)
-    whole = overall_rate(_rates(f)[[PERIOD, COUNT, POPULATION]])
+    return _whole_area(f, _rates(f))
+
+
+def _whole_area(f: AnalysisFrame, rates: pd.DataFrame) -> pd.DataFrame:
+    """overall_rate of a rates table of ``f``; in a perturbed frame each period's count is a count of its own."""
+    whole = overall_rate(rates[[PERIOD, COUNT, POPULATION]])
     if f.perturbed and f.population is not None:
         cols = [f.check_period(p) for p in whole[PERIOD]]
         whole[COUNT] = f.area_totals(f.population.to_numpy(dtype=float) > 0, cols).astype(np.int64)
@@ -1368,11 +1373,8 @@ def _compute_rates(f: AnalysisFrame, periods: list[str] | None = None) -> pd.Dat
         t[WHOLE_AREA_RATE] = np.nan
         t[COMPARED_TO_WHOLE_AREA] = pd.Series(pd.NA, index=t.index, dtype="string")
     else:
-        whole = overall_rate(t[[PERIOD, COUNT, POPULATION]]).set_index(PERIOD)
+        whole = _whole_area(f, t).set_index(PERIOD)
         shown = list(dict.fromkeys(t[PERIOD].iloc[:k]))  # the k periods, in the order each area repeats them
-        if f.perturbed:  # the whole area's count is a published count of its own
-            cols = [f.check_period(p) for p in whole.index]
-            whole = add_rates(whole.assign(**{COUNT: f.area_totals(f.population.to_numpy(dtype=float) > 0, cols)}))
         t[WHOLE_AREA_RATE] = np.tile(whole[RATE_PER_1000].reindex(shown).to_numpy(dtype=float), len(f.areas))
         t = compare_to_reference(t, whole[RATE_PER_1000])
         t = t.rename(columns={COMPARED: COMPARED_TO_WHOLE_AREA})

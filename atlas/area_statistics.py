@@ -11,15 +11,7 @@ import pandas as pd
 from analysis.concentration import gini_coefficient, repeat_share, top_area_share
 from analysis.hotspots import HotspotParams
 from analysis.moran import global_moran
-from analysis.rates import (
-    INCIDENT_SHARE,
-    POPULATION_SHARE,
-    SHARE_RATIO,
-    add_rates,
-    flag_funnel,
-    rolling_12_months,
-    share_of_incidents,
-)
+from analysis.rates import add_rates, flag_funnel, rolling_12_months, share_of_incidents
 from analysis.smoothing import eb_rate, eb_standardised_rate, excess_risk, spatial_eb_rate
 from analysis.perturbation import cell_keys, perturb
 from atlas.analyses import (
@@ -69,11 +61,7 @@ def smoothed_rates_table(
         t = flag_funnel(t, whole)
         pieces.append(t)
     table = pd.concat(pieces, ignore_index=True)
-    shares = table[INCIDENT_SHARE]  # the rates table's: of the whole area's (published) count
-    table = share_of_incidents(table.drop(columns=[INCIDENT_SHARE], errors="ignore"))
-    table[INCIDENT_SHARE] = shares
-    table[SHARE_RATIO] = table[INCIDENT_SHARE] / table[POPULATION_SHARE]
-    table = repeat_share(table)
+    table = repeat_share(share_of_incidents(table))
     table = _sort_by_period(table, f)
     return _finish(table, f, extra_notes=[report.summary()])
 

@@ -8,7 +8,6 @@ atomically on every write (copy-on-write), so a new mtime means new data and a f
 from __future__ import annotations
 
 from dataclasses import replace
-
 from functools import lru_cache
 from typing import TYPE_CHECKING
 

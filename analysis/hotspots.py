@@ -83,13 +83,15 @@ class HotspotParams:
     seed: int = 20240101
     lisa_on: Literal["count", "rate", "eb_rate"] = "count"
     gi_on: Literal["count", "rate"] = "count"
-    # Gi* bins as ArcGIS's Hot Spot Analysis: the analytical z-score's two-sided p. The conditional-permutation
-    # p holds the area's own count fixed, so it tests only its neighbours and misses an area hot by itself
-    # with ordinary neighbours; it stays as gi_p_sim and as an option. FDR is an option, not the default (as
-    # in ArcGIS and this project's emerging analysis): across a period's areas it cannot flag a lone hot
-    # spot below z ~3.3 among 100 areas: the demo's planted ward in 2024/25 (z 2.46, p 0.014) gets FDR p 0.29.
+    # Gi* bins as ArcGIS's Find Hot Spots / Optimized Hot Spot Analysis: the analytical z-score's two-sided p,
+    # Benjamini-Hochberg FDR across each period's areas (gi_z and gi_p stay uncorrected, as ArcGIS's fields).
+    # The conditional-permutation p holds the area's own count fixed, so it tests only its neighbours and
+    # misses an area hot by itself with ordinary neighbours; it stays as gi_p_sim and as an option. FDR
+    # because a map of 300 areas at 95% shows ~15 hot or cold spots by chance alone; the price is that a
+    # lone hot ward with ordinary neighbours (the demo's planted ward in 2024/25: z 2.46, p 0.014, FDR p 0.29)
+    # is flagged only before correction (gi_bin_uncorrected), while its planted LSOAs are flagged after it.
     gi_inference: Literal["analytical", "permutation"] = "analytical"
-    gi_correction: Literal["none", "fdr", "bonferroni"] = "none"
+    gi_correction: Literal["none", "fdr", "bonferroni"] = "fdr"
 
     def __post_init__(self) -> None:
         if self.permutations < 1:
@@ -287,9 +289,10 @@ def local_hotspots(
     so reproducible), alternative ``params.alternative`` (default "folded": two-sided about the
     permutation mean, esda's definition); ``lisa_p_adjusted`` applies ``params.correction`` per period.
     Gi*: ``gi_p`` is the p of ``params.gi_inference`` (default the analytical z-score's two-sided p, as
-    ArcGIS), ``gi_p_adjusted`` applies ``params.gi_correction`` (default none; FDR an option) per period, ``gi_p_sim`` is
-    the permutation pseudo p; gi_bin/gi_label use ``gi_p_adjusted`` with the sign of z, and
-    ``gi_inference`` says which inference made the bins.
+    ArcGIS), ``gi_p_adjusted`` applies ``params.gi_correction`` (default FDR, as ArcGIS's Gi_Bin in Find Hot Spots)
+    per period, ``gi_p_sim`` is
+    the permutation pseudo p; gi_bin/gi_label use ``gi_p_adjusted`` with the sign of z (``gi_bin_uncorrected``
+    the unadjusted ``gi_p``), and ``gi_inference`` says which inference made the bins.
     """
     mat, periods = counts_matrix(counts, weights)
     return local_hotspots_matrix(mat, periods, weights, params, population, statistics)
@@ -379,6 +382,9 @@ def local_hotspots_matrix(
         out["gi_bin"] = full(bins, 0)
         labels = np.vectorize(GI_LABELS.get, otypes=[object])(bins) if bins.size else bins.astype(object)
         out["gi_label"] = full(labels, ISOLATED)
+        # The bin before the multiple-testing correction (= gi_bin when there is none), so a table can say
+        # "hot spot at 95% before FDR" for an area the corrected map leaves uncoloured.
+        out["gi_bin_uncorrected"] = full(_gi_bins(np.nan_to_num(gi["gi_p"], nan=1.0), gi["gi_z"]), 0)
     if "lisa" in statistics:
         if params.lisa_on == "count":
             x = x_count

@@ -274,9 +274,11 @@ def _headline(d: _Data) -> list[tuple[str, str, str]]:
     rows.append(("Areas with a rate clearly above the whole area", f"{higher}",
                  "95% interval above the whole-area rate"))
     hot = d.gi["gi_bin"] > 0
+    raw_hot = int((d.gi["gi_bin_uncorrected"] > 0).sum())
     rows.append(("Gi* hot spots", f"{int(hot.sum())}",
                  f"{int((d.gi['gi_bin'] >= 2).sum())} at 95% confidence or more; "
-                 f"{int((d.gi['gi_bin'] < 0).sum())} cold spots"))
+                 f"{int((d.gi['gi_bin'] < 0).sum())} cold spots"
+                 + (f"; {raw_hot} before the multiple-testing correction" if raw_hot != int(hot.sum()) else "")))
     if d.ehsa is not None:
         cat = d.ehsa["ehsa_category"].astype(str)
         lasting = cat.isin(["Persistent Hot Spot", "Intensifying Hot Spot"]).sum()
@@ -619,8 +621,9 @@ def _notes_page(d: _Data) -> Figure:
          "dashboard's map, so one legend serves every period. Colours: ColorBrewer YlOrRd (colour-blind safe); hot "
          "spot colours as ArcGIS Pro; LISA colours as GeoDa."),
         ("Hot spots", "Getis-Ord Gi* on counts with queen contiguity weights (the area and its neighbours); bins "
-         "at 90/95/99% confidence from the analytical z-score (two-sided), as ArcGIS Gi_Bin, with no multiple-testing "
-         "correction (atlas hotspots --gi-correction fdr applies one). Hot spots describe clusters of incidents, "
+         "at 90/95/99% confidence from the analytical z-score (two-sided) after a false discovery rate correction "
+         "(Benjamini-Hochberg across the areas of the period), as ArcGIS Gi_Bin in Find Hot Spots; atlas hotspots "
+         "--gi-correction none gives the uncorrected bins. Hot spots describe clusters of incidents, "
          "not causes; a larger population gives more incidents."),
         ("Emerging hot spots", "Space-time Gi* over every period up to the briefing period, with a Mann-Kendall "
          "trend test; categories as ArcGIS Pro's Emerging Hot Spot Analysis. ArcGIS recommends 10 or more periods."),

@@ -172,7 +172,8 @@ def _inference_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gi-inference", choices=["analytical", "permutation"], default=d["gi_inference"],
                    help="Gi* bins from the analytical z-score (default, as ArcGIS) or the conditional-permutation p")
     p.add_argument("--gi-correction", choices=CORRECTIONS, default=d["gi_correction"],
-                   help="multiple-testing correction of Gi*'s p-values across each period's areas (default none)")
+                   help="multiple-testing correction of Gi*'s p-values across each period's areas before binning "
+                        "(default fdr: Benjamini-Hochberg, as ArcGIS's Gi_Bin; none bins the raw p)")
     p.add_argument("--weights", choices=METHODS, default="queen", help="spatial weights (default queen)")
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 # analysis.hotspots.HotspotParams() field defaults shown and used by --permutations, --seed, --correction.
 HOTSPOT_DEFAULTS: dict[str, object] = {"permutations": 999, "seed": 20240101, "correction": "none",
-                                        "gi_inference": "analytical", "gi_correction": "none"}
+                                        "gi_inference": "analytical", "gi_correction": "fdr"}
 
 # analysis.priority.PriorityWeights() field defaults, for --w-rate ... --w-deprivation.
 PRIORITY_WEIGHT_DEFAULTS: dict[str, float] = {

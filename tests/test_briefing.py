@@ -37,6 +37,10 @@ def test_briefing_pack_has_every_section_and_footer(tmp_path: Path, demo):
     assert text.count("Unsuppressed ") >= 8 and text.count("not for publication · Data: synthetic demo data") == 8
     assert all(f"Page {i} of 8" in text for i in range(1, 9))
     assert " km" in text  # scale bars on the maps
+    # The Gi* map and the method notes say the bins are after FDR; the headline counts the uncorrected ones too.
+    flat = " ".join(text.split())  # wrapped lines
+    assert flat.count("false discovery rate") >= 2
+    assert "before the multiple-testing correction" in flat
     assert b"/Subject" in data and result.seconds < 60  # ~5 s on the demo data
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from analysis.hotspots import GI_COLOURS, LISA_COLOURS
+from analysis.hotspots import GI_COLOURS, GI_LABELS, ISOLATED, LISA_COLOURS
 from geo.classify import SCHEMES, parse_breaks
 from geo.maps import EHSA_COLOURS, PALETTE_LABELS, build_categorical_map, build_choropleth
 from geo.schema import (
@@ -207,5 +207,10 @@ g2.line_chart(chart[RATE_PER_1000], height=180)
 near = _cache.neighbours(key, sel, area)
 st.caption("Neighbours: " + (", ".join(plain(n) for n in sorted(names.get(c, c) for c in near)) or "none (an island)"))
 gi = _cache.hotspots(key, sel, "gi_star")
-gi = gi[gi[AREA_CODE] == area].set_index(PERIOD)["gi_label"]
-st.dataframe(gi.tail(12).rename("Gi* hot spot").to_frame().T, hide_index=True)
+gi = gi[gi[AREA_CODE] == area].set_index(PERIOD)
+# The map's bins are after the multiple-testing correction; the row below says what the raw p gave.
+raw = gi["gi_bin_uncorrected"].map(GI_LABELS).where(gi["gi_label"] != ISOLATED, ISOLATED)
+st.dataframe(pd.DataFrame({"Gi* hot spot": gi["gi_label"], "Gi* before correction": raw}).tail(12).T,
+             hide_index=False)
+st.caption(f"{_cache.gi_method()}. 'Before correction' bins the uncorrected p: a pattern flagged only there "
+           "may be chance among the many areas tested.")

@@ -312,3 +312,39 @@ def test_publication_mode_leaves_no_hidden_count_recoverable_from_the_whole_area
     series = out["count"].astype("string").isin(["<5", SECONDARY_SYMBOL]).groupby(out["area_code"]).transform("any")
     assert out.loc[series, list(SPC_SERIES_COLUMNS)].isna().all().all()
     assert out.loc[~series, "mean"].notna().all()
+
+
+# --- second independent implementation: statprocon (Wheeler's process behaviour charts, Decimal arithmetic)
+
+# statprocon rounds the mean and MR-bar to 3 decimals before the 2.660 multiplier, and the limits after it:
+# its limits can differ from exact ones by up to 0.0005 + 2.66 x 0.0005 + 0.0005 < 0.003.
+SPC_ROUNDING = 3e-3
+
+
+def _statprocon_compare(y: np.ndarray) -> bool:
+    """Compare limits and rules 1-2 with statprocon; False (not compared) when a point lies within rounding of a line."""
+    ref = pytest.importorskip("statprocon").XmR([float(v) for v in y])
+    got = xmr(y, screen_outliers=False, floor_zero=False, shift_run=8)  # statprocon: no screening, runs of 8
+    lines = np.array([got.upper[0], got.lower[0], got.mean[0]])
+    if np.min(np.abs(y[:, None] - lines[None, :])) <= SPC_ROUNDING:
+        return False
+    assert got.mean[0] == pytest.approx(float(ref.x_central_line()[0]), abs=SPC_ROUNDING)
+    assert got.upper[0] == pytest.approx(float(ref.upper_natural_process_limit()[0]), abs=SPC_ROUNDING)
+    assert got.lower[0] == pytest.approx(float(ref.lower_natural_process_limit()[0]), abs=SPC_ROUNDING)
+    np.testing.assert_array_equal(got.rule("outside_limits")[0], ref.rule_1_x_indices_beyond_limits())
+    np.testing.assert_array_equal(got.rule("shift")[0], ref.rule_2_runs_about_central_line())
+    return True
+
+
+def test_against_statprocon_hand_worked_random_and_demo_series(demo_store, demo_dataset):
+    pytest.importorskip("statprocon")
+    from atlas.analyses import load_frame
+    from store import Store
+
+    series = [np.asarray(y, dtype=float) for y in (HAND, [10, 11] * 5 + [10, 16], [9, 11, 9, 11, 9] + [11.5] * 8 + [9, 11])]
+    m = _random_series(3)
+    series += list(m[~np.isnan(m).any(axis=1)])
+    f = load_frame(Store(demo_store), demo_dataset[0], "ward", "month")
+    series += list(np.vstack([f.cube.sum(axis=0), f.cube[:40]]).astype(float))
+    compared = sum(_statprocon_compare(y) for y in series)
+    assert compared >= 20, compared

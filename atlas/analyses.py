@@ -974,6 +974,7 @@ def compare_table(
     moves = hot_spot_transitions(bins[against], bins[period]).rename(
         columns={"prev_bin": "gi_bin_from", "curr_bin": "gi_bin_to", "transition": "hot_spot_transition"})
     table = table.merge(moves, on=AREA_CODE, how="left")
+    table["gi_inference"] = params.gi_method()  # which inference made gi_bin_from / gi_bin_to
     extra = [report.summary()]
     if months and any(months[p] < months_per_period(f.grain) for p in (period, against)):
         extra.append("p-values allow for the partly covered period: exposure is population x months covered")
@@ -1039,6 +1040,7 @@ def priority_table(
     previous = table_at(t - 1, with_reasons=False) if t >= 1 else None  # only its ranks and scores are used
     table = compare_priority(current, previous, top_n=top_n)
     table.insert(3, PERIOD, f.periods[t])
+    table["gi_inference"] = params.gi_method()  # which inference made the hot_recent bins
     if previous is None:
         notes.append("no earlier period: change_status is blank")
     return _finish(table, f, extra_notes=[report.summary(), *notes])

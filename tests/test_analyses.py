@@ -272,6 +272,7 @@ def test_priority_ranks_planted_wards_first_with_reasons(store):
     assert table["area_code"].iloc[0] == HOT_WARD
     # The default Gi* bins (FDR across 24 wards) flag no hot spot here, so no area gets hot spot credit.
     assert table["hotspot_score"].eq(0).all()
+    assert table["gi_inference"].eq(HotspotParams().gi_method()).all() and "false discovery" in table["gi_inference"][0]
     assert top.loc[HOT_WARD, "reasons"] == "rate 2.9x the Darlington rate; 16% of all incidents"
     assert top.loc[RISING_WARD, "rank"] == 2 and top.loc[RISING_WARD, "trend_score"] == 1
     # Without the correction (ArcGIS's Hot Spot Analysis default) North Road is hot in every year, and the
@@ -282,6 +283,7 @@ def test_priority_ranks_planted_wards_first_with_reasons(store):
         "hot in 3 of the last 3 periods; rate 2.9x the Darlington rate; 16% of all incidents"
     )
     assert plain.loc[RISING_WARD, "rank"] == 4 and plain.loc[RISING_WARD, "hotspot_score"] == 0
+    assert plain["gi_inference"].str.endswith("no multiple-testing correction").all()
     assert "up 200% on last year" in top.loc[RISING_WARD, "reasons"]
     assert top.loc[RISING_WARD, "change_status"] in ("new", "escalating")
     # Only three periods: EHSA is left out and the note says so.

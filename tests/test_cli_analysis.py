@@ -27,13 +27,14 @@ EMERGING_COLUMNS = [
 COMPARE_COLUMNS = [
     "area_code", "area_name", "period_from", "period_to", "count_from", "count_to", "count_change", "pct_change",
     "rate_from", "rate_to", "rate_change", "p_value", "change_label", "gi_bin_from", "gi_bin_to", "hot_spot_transition",
+    "gi_inference",
 ]
 PRIORITY_COLUMNS = [
     "rank", "area_code", "area_name", "period", "score", "reasons", "count", "population", "rate_per_1000",
     "rate_ratio", "rate_score", "rate_weight", "incident_share", "volume_score", "volume_weight", "hot_recent",
     "n_recent", "hot_share", "ehsa_category", "hotspot_score", "hotspot_weight", "count_last_year", "pct_change_on_last_year",
     "change_p_value", "trend_score", "trend_weight", "imd_score", "deprivation_score", "deprivation_weight",
-    "previous_rank", "previous_score", "score_change", "change_status",
+    "previous_rank", "previous_score", "score_change", "change_status", "gi_inference",
 ]
 
 

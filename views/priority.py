@@ -15,7 +15,7 @@ from views._frame import LEVEL_LABELS, current_frame, plain, publication_note
 WEIGHT_HELP = {
     "rate": "Rate per 1,000 against the whole area (full marks at 3x or more).",
     "volume": "Share of all incidents (the busiest area scores 1).",
-    "hotspot": "How often Gi* marked the area hot recently, with its emerging hot spot category.",
+    "hotspot": f"How often Gi* marked the area hot recently, with its emerging hot spot category ({_cache.gi_method()}).",
     "trend": "A statistically significant rise on the same period last year.",
     "deprivation": "IMD 2019 score, as a percentile among these areas.",
 }
